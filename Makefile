@@ -1,0 +1,61 @@
+# The README's two commands:  `make book`  and  `make test`.
+# Each does its own set-up idempotently: a project-local virtual environment in .venv,
+# created and filled once (a second run finds the stamp and skips the install).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+BUILD_DIR := _build
+CACHE_DIR := $(BUILD_DIR)/.jupyter_cache
+JB_FLAGS := -W -n --keep-going
+# Test workers: the unit tests, nbval over every chapter, and the browser check.
+PYTEST_WORKERS ?= 2
+
+.PHONY: help setup book test lint browser-deps clean
+
+help:
+	@echo "make book   build the book into $(BUILD_DIR)/html, executing every chapter"
+	@echo "make test   run every check: ruff, unit tests, nbval over every chapter, browser check"
+	@echo "make clean  remove $(BUILD_DIR)"
+
+# ---------------------------------------------------------------- set-up (idempotent)
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch is pinned ==2.13.0 in pyproject.toml: a looser pin pulls multi-GB CUDA wheels.
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+setup: $(STAMP)
+
+# Headless Chromium for the browser check (Debian package; never a browser download).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+# ---------------------------------------------------------------- the book
+book: setup
+	@# The execution cache is keyed on a chapter's source only: drop it when the library,
+	@# the profile or the environment changes, so that no figure is ever stale.
+	@key="$$(cat mi_utils/*.py pyproject.toml | sha1sum | cut -c1-16)-$${MI_BOOK_PROFILE:-auto}"; \
+	  if [ -d $(CACHE_DIR) ] && [ "$$(cat $(BUILD_DIR)/.cache-key 2>/dev/null)" != "$$key" ]; then \
+	    echo "mi_utils or the profile changed: clearing the execution cache"; rm -rf $(CACHE_DIR); fi; \
+	  mkdir -p $(BUILD_DIR); echo "$$key" > $(BUILD_DIR)/.cache-key
+	$(BIN)/jupyter-book build . $(JB_FLAGS)
+	@echo "Built: $(BUILD_DIR)/html/index.html"
+
+# ---------------------------------------------------------------- every check
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: setup browser-deps lint book
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile \
+	  --nbval-lax --nbval-current-env tests book
+
+clean:
+	rm -rf $(BUILD_DIR)

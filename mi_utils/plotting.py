@@ -1,0 +1,248 @@
+"""One visual style for the whole book, and its recurring figures.
+
+Call :func:`set_style` once at the top of a chapter. Every estimator has a fixed colour
+(:data:`ESTIMATOR_COLORS`), the true MI is drawn by :func:`plot_true_mi` and ceilings such as
+:math:`\\log K` or :math:`\\log(K/\\alpha)` by :func:`plot_ceiling` (always dashed).
+:func:`decorate` labels an axis in one call, after Downey's *Think Bayes*.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from numbers import Real
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
+from matplotlib.patches import FancyBboxPatch
+
+__all__ = [
+    "CHAIN_EDGES",
+    "CHAIN_NODES",
+    "ESTIMATOR_COLORS",
+    "decorate",
+    "estimator_color",
+    "plot_ceiling",
+    "plot_derivation_chain",
+    "plot_true_mi",
+    "set_style",
+]
+
+#: Fixed colour per estimator, the same in every figure of the book (colour-blind friendly
+#: hues from seaborn's ``colorblind`` palette, plus a few darker ones; the truth is black).
+ESTIMATOR_COLORS: dict[str, str] = {
+    "ba": "#0173b2",
+    "uba": "#56b4e9",
+    "dv": "#ca9161",
+    "tuba": "#029e73",
+    "nwj": "#de8f05",
+    "mine": "#cc78bc",
+    "js": "#949494",
+    "infonce": "#d55e00",
+    "interpolated": "#6a3d9a",
+    "smile": "#b8860b",
+    "true_mi": "#000000",
+}
+
+CEILING_COLOR = "#555555"
+_CONTEXTS = ("paper", "notebook", "talk", "poster")
+
+#: Boxes of the derivation chain: (label, estimator colour key, x, y), in inches.
+CHAIN_NODES: tuple[tuple[str, str, float, float], ...] = (
+    ("BA", "ba", 0.0, 0.0),
+    ("UBA", "uba", 2.0, 0.0),
+    ("TUBA", "tuba", 4.0, 0.0),
+    ("MINE/DV", "mine", 6.1, 1.15),
+    ("NWJ", "nwj", 6.1, 0.0),
+    ("JS", "js", 6.1, -1.15),
+    ("InfoNCE", "infonce", 8.05, 0.0),
+    (r"$I_\alpha$", "interpolated", 10.0, 0.0),
+)
+
+#: Arrows of the derivation chain: (from label, to label, what the step does).
+CHAIN_EDGES: tuple[tuple[str, str, str], ...] = (
+    ("BA", "UBA", "energy-based\nq(x | y)"),
+    ("UBA", "TUBA", "tangent bound\non log Z"),
+    ("TUBA", "MINE/DV", "best constant a\n(EMA in MINE)"),
+    ("TUBA", "NWJ", "a = e"),
+    ("TUBA", "JS", "train f with\nthe JS objective"),
+    ("NWJ", "InfoNCE", "multi-sample\nbaseline"),
+    ("InfoNCE", r"$I_\alpha$", "interpolate α"),
+)
+
+
+def set_style(context: str = "notebook") -> None:
+    """Apply the book's seaborn theme and matplotlib settings (call once per chapter).
+
+    Args:
+        context: seaborn plotting context, one of ``"paper"``, ``"notebook"``, ``"talk"``,
+            ``"poster"``.
+    """
+    if not isinstance(context, str) or context not in _CONTEXTS:
+        raise ValueError(f"context must be one of {_CONTEXTS}; got {context!r}")
+    palette = [c for k, c in ESTIMATOR_COLORS.items() if k != "true_mi"]
+    sns.set_theme(context=context, style="whitegrid", palette=palette)
+    plt.rcParams.update(
+        {
+            "figure.figsize": (6.4, 4.0),
+            "figure.dpi": 110,
+            "savefig.dpi": 150,
+            "savefig.bbox": "tight",
+            "figure.constrained_layout.use": True,
+            "axes.titleweight": "bold",
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "legend.frameon": False,
+            "lines.linewidth": 2.0,
+            "image.cmap": "viridis",
+        }
+    )
+
+
+def estimator_color(name: str) -> str:
+    """The fixed colour of estimator ``name`` (a key of :data:`ESTIMATOR_COLORS`)."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str; got {type(name).__name__}")
+    key = name.strip().lower()
+    if key not in ESTIMATOR_COLORS:
+        raise ValueError(f"unknown estimator {name!r}; accepted names: {sorted(ESTIMATOR_COLORS)}")
+    return ESTIMATOR_COLORS[key]
+
+
+def _check_ax(ax: object) -> Axes:
+    if not isinstance(ax, Axes):
+        raise TypeError(f"ax must be a matplotlib Axes; got {type(ax).__name__}")
+    return ax
+
+
+def _check_optional_str(name: str, value: object) -> None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{name} must be a str or None; got {type(value).__name__}")
+
+
+def decorate(
+    ax: Axes,
+    *,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    title: str | None = None,
+    legend: bool = True,
+) -> Axes:
+    """Label ``ax`` and add a legend when some artist carries a label. Returns ``ax``."""
+    _check_ax(ax)
+    for name, value in (("xlabel", xlabel), ("ylabel", ylabel), ("title", title)):
+        _check_optional_str(name, value)
+    if not isinstance(legend, bool):
+        raise TypeError(f"legend must be a bool; got {type(legend).__name__}")
+    if xlabel is not None:
+        ax.set_xlabel(xlabel)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
+    if title is not None:
+        ax.set_title(title)
+    handles, _ = ax.get_legend_handles_labels()
+    if legend and handles:  # no legend call without labels: it would log a warning
+        ax.legend()
+    return ax
+
+
+def plot_true_mi(
+    ax: Axes,
+    mi: float | Sequence[float] | np.ndarray,
+    *,
+    x: Sequence[float] | np.ndarray | None = None,
+    label: str = "true MI",
+    **kw,
+) -> Line2D:
+    """Draw the true MI (nats) in black: a horizontal line for a number, else ``mi`` vs ``x``.
+
+    A sequence ``mi`` (e.g. the staircase schedule, or the identity line with ``x = mi``)
+    needs ``x`` of the same length. Extra keywords go to matplotlib.
+    """
+    _check_ax(ax)
+    _check_optional_str("label", label)
+    kw = {"color": ESTIMATOR_COLORS["true_mi"], "lw": 1.5, "zorder": 1.5, **kw}
+    if isinstance(mi, Real) and not isinstance(mi, bool):
+        if not (math.isfinite(mi) and mi >= 0):
+            raise ValueError(f"mi must be a finite number >= 0 nats; got {mi}")
+        if x is not None:
+            raise ValueError("x must be None when mi is a single number")
+        return ax.axhline(float(mi), label=label, **kw)
+    values = np.asarray(mi, dtype=float)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(
+            f"mi must be a number or a non-empty 1-D sequence; got shape {values.shape}"
+        )
+    if not (np.all(np.isfinite(values)) and np.all(values >= 0)):
+        raise ValueError("mi must hold finite values >= 0 nats")
+    if x is None:
+        raise ValueError("x is required when mi is a sequence")
+    xs = np.asarray(x, dtype=float)
+    if xs.shape != values.shape:
+        raise ValueError(f"x must have the shape of mi {values.shape}; got {xs.shape}")
+    (line,) = ax.plot(xs, values, label=label, **kw)
+    return line
+
+
+def plot_ceiling(ax: Axes, value: float, label: str, **kw) -> Line2D:
+    """Draw a dashed horizontal ceiling at ``value`` nats, e.g. ``log K`` or ``log(K/α)``.
+
+    The line style is always dashed; colour and width may be overridden by keywords.
+    """
+    _check_ax(ax)
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise ValueError(f"value must be a finite real number (nats); got {value!r}")
+    if not isinstance(label, str):
+        raise TypeError(f"label must be a str; got {type(label).__name__}")
+    for key in ("linestyle", "ls"):
+        if key in kw:
+            raise ValueError(f"{key} cannot be set: ceilings are always dashed")
+    kw = {"color": CEILING_COLOR, "lw": 1.3, "zorder": 1.5, **kw}
+    return ax.axhline(float(value), linestyle="--", label=label, **kw)
+
+
+def plot_derivation_chain(ax: Axes | None = None) -> Axes:
+    """Draw the book's derivation chain as boxes and labelled arrows; returns the Axes.
+
+    BA → UBA → TUBA → {MINE/DV, NWJ, JS}, then NWJ → InfoNCE → :math:`I_\\alpha`, after
+    Fig. 1 of Poole et al. (2019). Box colours are the estimators' colours.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(11.1, 3.4))
+    _check_ax(ax)
+    half_w, half_h = 0.45, 0.27
+    centres = {label: (x, y) for label, _, x, y in CHAIN_NODES}
+    for label, key, x, y in CHAIN_NODES:
+        color = ESTIMATOR_COLORS[key]
+        box = FancyBboxPatch(
+            (x - half_w, y - half_h),
+            2 * half_w,
+            2 * half_h,
+            boxstyle="round,pad=0.0,rounding_size=0.1",
+            facecolor=color + "33",  # the colour with a light alpha
+            edgecolor=color,
+            linewidth=2.0,
+        )
+        ax.add_patch(box)
+        ax.text(x, y, label, ha="center", va="center", fontsize=12, fontweight="bold")
+    for start, end, step in CHAIN_EDGES:
+        (x0, y0), (x1, y1) = centres[start], centres[end]
+        ax.annotate(
+            "",
+            xy=(x1 - half_w - 0.03, y1),
+            xytext=(x0 + half_w + 0.03, y0),
+            arrowprops={"arrowstyle": "-|>", "color": "#333333", "lw": 1.4, "mutation_scale": 14},
+        )
+        xm, ym = (x0 + x1) / 2, (y0 + y1) / 2
+        if y1 == y0:  # horizontal arrow: label above it
+            pos, ha, va = (xm, ym + 0.06), "center", "bottom"
+        else:  # diagonal arrow: label beside it, away from the middle row
+            pos, ha, va = (xm - 0.1, ym), "right", ("bottom" if y1 > y0 else "top")
+        ax.text(*pos, step, ha=ha, va=va, fontsize=8.5, color="#333333", linespacing=1.1)
+    ax.set_xlim(-0.55, 10.55)
+    ax.set_ylim(-1.6, 1.6)
+    ax.set_axis_off()
+    return ax

@@ -1,0 +1,274 @@
+"""Unit and property tests of mi_utils.data: closed forms, shapes, dtypes, devices, seeds."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mi_utils import data
+from mi_utils.data import (
+    CorrelatedGaussian,
+    gaussian_log_conditional,
+    gaussian_log_marginal,
+    gaussian_log_ratio,
+    mi_to_rho,
+    rho_to_mi,
+    sample_correlated_gaussian,
+)
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+# ----------------------------------------------------------------------------- closed forms
+def test_staircase_rhos_of_the_paper():
+    # Poole et al. (2019) train at 2, 4, 6, 8, 10 nats in d = 20.
+    expected = [0.4258, 0.5742, 0.6717, 0.7421, 0.7951]
+    got = [mi_to_rho(mi, 20) for mi in (2, 4, 6, 8, 10)]
+    assert got == pytest.approx(expected, abs=5e-5)
+
+
+def test_rho_to_mi_closed_form_values():
+    assert rho_to_mi(0.0, 5) == 0.0
+    assert rho_to_mi(0.5, 1) == pytest.approx(-0.5 * math.log(0.75))
+    assert rho_to_mi(-0.5, 4) == pytest.approx(rho_to_mi(0.5, 4))
+    assert rho_to_mi(0.9, 20) == pytest.approx(-10 * math.log(1 - 0.81))
+
+
+@settings(max_examples=200, deadline=None)
+@given(mi=st.floats(0.0, 50.0), dim=st.integers(1, 64))
+def test_mi_rho_round_trip(mi, dim):
+    rho = mi_to_rho(mi, dim)
+    assert 0.0 <= rho < 1.0
+    # rho -> 1 is ill-conditioned (1 - rho^2 ~ exp(-2 mi / dim)); 1e-6 nats is still exact enough.
+    assert rho_to_mi(rho, dim) == pytest.approx(mi, rel=1e-9, abs=1e-6)
+
+
+def test_conversions_accept_tensors():
+    mi = torch.tensor([0.0, 2.0, 10.0], dtype=torch.float64)
+    rho = mi_to_rho(mi, 20)
+    assert isinstance(rho, torch.Tensor) and rho.shape == (3,)
+    torch.testing.assert_close(rho_to_mi(rho, 20), mi)
+
+
+def test_entropy_of_x():
+    task = CorrelatedGaussian(dim=3, rho=0.2)
+    assert task.entropy_x == pytest.approx(1.5 * math.log(2 * math.pi * math.e))
+
+
+def test_log_marginal_is_standard_normal_density():
+    y = torch.tensor([[0.0, 0.0], [1.0, -2.0]], dtype=torch.float64)
+    expected = torch.tensor([-math.log(2 * math.pi), -math.log(2 * math.pi) - 2.5], dtype=torch.float64)
+    torch.testing.assert_close(gaussian_log_marginal(y), expected)
+
+
+def test_log_conditional_matches_torch_distributions():
+    task = CorrelatedGaussian(dim=4, rho=0.6)
+    x, y = task.sample(7, generator=gen(1), dtype=torch.float64)
+    scale = math.sqrt(1 - 0.36)
+    ref = torch.distributions.Normal(0.6 * x[None, :, :], scale).log_prob(y[:, None, :]).sum(-1)
+    torch.testing.assert_close(task.log_conditional(x, y), ref)
+
+
+def test_log_ratio_is_conditional_minus_marginal_brute_force():
+    for cubic in (False, True):
+        task = CorrelatedGaussian(dim=5, rho=0.7, cubic=cubic)
+        x, y = task.sample(9, generator=gen(2), dtype=torch.float64)
+        ratio = task.optimal_critic(x, y)
+        ref = torch.empty(9, 9, dtype=torch.float64)
+        for i in range(9):
+            for j in range(9):
+                ref[i, j] = (
+                    task.log_conditional(x[j : j + 1], y[i : i + 1])[0, 0]
+                    - task.log_marginal(y[i : i + 1])[0]
+                )
+        torch.testing.assert_close(ratio, ref)
+
+
+def test_cubic_density_integrates_to_one_in_1d():
+    # p(y^3) has an integrable |y|^(-2/3) spike at 0; integrate on the grid y = t^5 (a change of
+    # variables unrelated to the cube) so that the integrand p(t^5) * 5 t^4 is smooth.
+    t = torch.linspace(-2.5, 2.5, 200_001, dtype=torch.float64)
+    t = t[t != 0]
+    y = t**5
+    dens = gaussian_log_marginal(y[:, None], cubic=True).exp() * 5 * t**4
+    assert torch.trapezoid(dens, t).item() == pytest.approx(1.0, abs=1e-4)
+
+
+# ----------------------------------------------------------------------------- Monte Carlo
+@pytest.mark.parametrize("cubic", [False, True])
+@pytest.mark.parametrize("mi", [0.5, 2.0, 8.0])
+def test_monte_carlo_mi_matches_closed_form(mi, cubic):
+    task = CorrelatedGaussian.from_mi(mi, dim=20, cubic=cubic)
+    x, y = task.sample(20_000, generator=gen(3), dtype=torch.float64)
+    joint = task.optimal_critic(x[:, None, :], y[:, None, :])[:, 0, 0]
+    se = joint.std() / math.sqrt(joint.numel())
+    assert abs(joint.mean().item() - mi) < 4 * se.item()
+
+
+def test_different_numbers_of_x_and_y():
+    task = CorrelatedGaussian(dim=3, rho=0.4)
+    x, y = task.sample(6, generator=gen(), dtype=torch.float64)
+    s = task.optimal_critic(x, y[:4])
+    assert s.shape == (4, 6)
+    torch.testing.assert_close(s, task.optimal_critic(x, y)[:4])
+
+
+def test_optimal_critic_normalises_against_the_marginal():
+    # E_{p(x)}[exp f*(x, y)] = 1 for every y: the mean over columns of exp(scores) -> 1.
+    task = CorrelatedGaussian.from_mi(1.0, dim=2)
+    x, y = task.sample(40_000, generator=gen(4), dtype=torch.float64)
+    s = task.optimal_critic(x, y[:5])
+    assert s.exp().mean(-1).sub(1).abs().max().item() < 0.05
+
+
+def test_sample_moments():
+    task = CorrelatedGaussian(dim=3, rho=0.8)
+    x, y = task.sample(200_000, generator=gen(5), dtype=torch.float64)
+    torch.testing.assert_close(x.var(0), torch.ones(3, dtype=torch.float64), atol=0.02, rtol=0)
+    torch.testing.assert_close(y.var(0), torch.ones(3, dtype=torch.float64), atol=0.02, rtol=0)
+    corr = ((x - x.mean(0)) * (y - y.mean(0))).mean(0) / (x.std(0) * y.std(0))
+    torch.testing.assert_close(corr, torch.full((3,), 0.8, dtype=torch.float64), atol=0.01, rtol=0)
+    # coordinates are independent
+    assert abs(torch.corrcoef(x.T)[0, 1].item()) < 0.01
+
+
+# ----------------------------------------------------------------------------- shapes etc.
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_shapes_and_dtypes(dtype):
+    x, y = sample_correlated_gaussian(16, 4, 0.3, generator=gen(), dtype=dtype)
+    assert x.shape == y.shape == (16, 4) and x.dtype == y.dtype == dtype
+    s = gaussian_log_ratio(x, y, 0.3)
+    assert s.shape == (16, 16) and s.dtype == dtype
+    assert gaussian_log_conditional(x, y, 0.3).shape == (16, 16)
+    assert gaussian_log_marginal(y).shape == (16,)
+
+
+def test_default_dtype_is_torch_default():
+    x, _ = sample_correlated_gaussian(2, 2, 0.1, generator=gen())
+    assert x.dtype == torch.get_default_dtype()
+
+
+def test_batched_rho_matches_per_run_scores():
+    rho = torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64)
+    x, y = sample_correlated_gaussian(8, 3, rho, generator=gen(6), dtype=torch.float64)
+    assert x.shape == y.shape == (3, 8, 3)
+    s = gaussian_log_ratio(x, y, rho)
+    assert s.shape == (3, 8, 8)
+    for r in range(3):
+        torch.testing.assert_close(s[r], gaussian_log_ratio(x[r], y[r], float(rho[r])))
+        torch.testing.assert_close(
+            gaussian_log_conditional(x, y, rho)[r], gaussian_log_conditional(x[r], y[r], float(rho[r]))
+        )
+
+
+def test_extra_leading_dims_are_preserved():
+    x, y = sample_correlated_gaussian(5, 2, 0.4, generator=gen(), dtype=torch.float64)
+    xb, yb = x.expand(2, 3, 5, 2), y.expand(2, 3, 5, 2)
+    s = gaussian_log_ratio(xb, yb, 0.4)
+    assert s.shape == (2, 3, 5, 5)
+    torch.testing.assert_close(s[1, 2], gaussian_log_ratio(x, y, 0.4))
+
+
+def test_cubic_is_cube_of_gaussian_sample():
+    xg, yg = sample_correlated_gaussian(10, 3, 0.5, generator=gen(7))
+    xc, yc = sample_correlated_gaussian(10, 3, 0.5, cubic=True, generator=gen(7))
+    torch.testing.assert_close(xc, xg)
+    torch.testing.assert_close(yc, yg**3)
+
+
+def test_seed_reproduces_and_differs():
+    a = sample_correlated_gaussian(32, 4, 0.5, generator=gen(11))
+    b = sample_correlated_gaussian(32, 4, 0.5, generator=gen(11))
+    c = sample_correlated_gaussian(32, 4, 0.5, generator=gen(12))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[0], c[0])
+
+
+def test_global_rng_untouched():
+    state = torch.get_rng_state()
+    sample_correlated_gaussian(32, 4, 0.5, generator=gen(1))
+    assert torch.equal(state, torch.get_rng_state())
+
+
+def test_task_object():
+    task = CorrelatedGaussian.from_mi(4.0, dim=20, cubic=True)
+    assert task.mi == pytest.approx(4.0)
+    assert task.rho == pytest.approx(0.5742, abs=5e-5)
+    x, y = task.sample(6, generator=gen())
+    assert task.optimal_critic(x, y).shape == (6, 6)
+    assert task.log_marginal(y).shape == (6,)
+    with pytest.raises(ValueError, match="dim"):
+        task.optimal_critic(x[:, :3], y[:, :3])
+
+
+def test_float32_scores_are_accurate():
+    task = CorrelatedGaussian.from_mi(10.0, dim=20)
+    x, y = task.sample(64, generator=gen(9), dtype=torch.float64)
+    s64 = task.optimal_critic(x, y)
+    s32 = task.optimal_critic(x.float(), y.float())
+    assert (s32.double() - s64).abs().max().item() < 1e-3
+
+
+@CUDA
+def test_cuda_sampling_and_scores():
+    g = torch.Generator(device="cuda").manual_seed(0)
+    x, y = sample_correlated_gaussian(64, 20, 0.5, generator=g, device="cuda")
+    assert x.is_cuda and y.is_cuda
+    s = gaussian_log_ratio(x, y, 0.5)
+    torch.testing.assert_close(s.cpu(), gaussian_log_ratio(x.cpu(), y.cpu(), 0.5), rtol=1e-4, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    "call, exc, match",
+    [
+        (lambda: rho_to_mi(1.0, 2), ValueError, "rho"),
+        (lambda: rho_to_mi(-1.0, 2), ValueError, "rho"),
+        (lambda: rho_to_mi(float("nan"), 2), ValueError, "rho"),
+        (lambda: rho_to_mi("0.5", 2), TypeError, "rho"),
+        (lambda: rho_to_mi(True, 2), TypeError, "rho"),
+        (lambda: rho_to_mi(torch.tensor([0.1, 1.2]), 2), ValueError, "rho"),
+        (lambda: rho_to_mi(torch.tensor([0, 1]), 2), TypeError, "rho"),
+        (lambda: rho_to_mi(0.5, 0), ValueError, "dim"),
+        (lambda: rho_to_mi(0.5, 2.0), TypeError, "dim"),
+        (lambda: mi_to_rho(-0.1, 2), ValueError, "mi"),
+        (lambda: mi_to_rho(float("inf"), 2), ValueError, "mi"),
+        (lambda: mi_to_rho(torch.tensor([-1.0]), 2), ValueError, "mi"),
+        (lambda: mi_to_rho(None, 2), TypeError, "mi"),
+        (lambda: mi_to_rho(1.0, -3), ValueError, "dim"),
+        (lambda: sample_correlated_gaussian(0, 2, 0.5), ValueError, "batch_size"),
+        (lambda: sample_correlated_gaussian(2.5, 2, 0.5), TypeError, "batch_size"),
+        (lambda: sample_correlated_gaussian(4, 0, 0.5), ValueError, "dim"),
+        (lambda: sample_correlated_gaussian(4, 2, 1.5), ValueError, "rho"),
+        (lambda: sample_correlated_gaussian(4, 2, 0.5, dtype=torch.int64), TypeError, "dtype"),
+        (lambda: sample_correlated_gaussian(4, 2, 0.5, generator=0), TypeError, "generator"),
+        (lambda: gaussian_log_ratio(torch.zeros(3, 2), torch.zeros(3, 4), 0.5), ValueError, "x and y"),
+        (lambda: gaussian_log_ratio(torch.zeros(3), torch.zeros(3), 0.5), ValueError, "x"),
+        (lambda: gaussian_log_ratio([[0.0]], torch.zeros(1, 1), 0.5), TypeError, "x"),
+        (lambda: gaussian_log_ratio(torch.zeros(3, 2, dtype=torch.long), torch.zeros(3, 2), 0.5), TypeError, "x"),
+        (lambda: gaussian_log_ratio(torch.zeros(3, 2), torch.zeros(3, 2), 1.0), ValueError, "rho"),
+        (lambda: gaussian_log_marginal(torch.zeros(3)), ValueError, "y"),
+        (lambda: gaussian_log_marginal(torch.zeros(3, 2), dim=3), ValueError, "dim"),
+        (lambda: CorrelatedGaussian(dim=0, rho=0.1), ValueError, "dim"),
+        (lambda: CorrelatedGaussian(dim=2, rho=1.0), ValueError, "rho"),
+        (lambda: CorrelatedGaussian(dim=2, rho=0.1, cubic=1), TypeError, "cubic"),
+        (lambda: CorrelatedGaussian.from_mi(-1.0, dim=2), ValueError, "mi"),
+    ],
+)
+def test_bad_input_raises_naming_the_argument(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_public_api_documented():
+    for name in data.__all__:
+        obj = getattr(data, name)
+        assert obj.__doc__ and len(obj.__doc__.strip()) > 20, name
