@@ -65,7 +65,9 @@ def _check_rho(rho: object) -> float | torch.Tensor:
     """Accept a real number or a floating tensor with every entry in (-1, 1)."""
     if isinstance(rho, torch.Tensor):
         if rho.dtype not in _FLOAT_DTYPES:
-            raise TypeError(f"rho must be a floating tensor or a real number; got dtype {rho.dtype}")
+            raise TypeError(
+                f"rho must be a floating tensor or a real number; got dtype {rho.dtype}"
+            )
         bad = ~((rho > -1) & (rho < 1))  # also catches NaN
         if bad.any():
             raise ValueError(
@@ -73,7 +75,9 @@ def _check_rho(rho: object) -> float | torch.Tensor:
             )
         return rho
     if isinstance(rho, bool) or not isinstance(rho, Real):
-        raise TypeError(f"rho must be a real number in (-1, 1) or a tensor; got {type(rho).__name__}")
+        raise TypeError(
+            f"rho must be a real number in (-1, 1) or a tensor; got {type(rho).__name__}"
+        )
     rho = float(rho)
     if not -1.0 < rho < 1.0:
         raise ValueError(f"rho must lie in the open interval (-1, 1); got {rho}")
@@ -110,7 +114,9 @@ def _check_dtype(dtype: object) -> torch.dtype | None:
 
 def _check_generator(generator: object) -> torch.Generator | None:
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None; got {type(generator).__name__}")
+        raise TypeError(
+            f"generator must be a torch.Generator or None; got {type(generator).__name__}"
+        )
     return generator
 
 
@@ -162,8 +168,17 @@ def mi_to_rho(mi: float | torch.Tensor, dim: int) -> float | torch.Tensor:
     mi = _check_mi(mi)
     dim = _check_dim(dim)
     if isinstance(mi, torch.Tensor):
-        return torch.sqrt(-torch.expm1(-2.0 * mi / dim))
-    return math.sqrt(-math.expm1(-2.0 * mi / dim))
+        rho = torch.sqrt(-torch.expm1(-2.0 * mi / dim))
+        saturated, precision = bool((rho >= 1.0).any()), str(rho.dtype)
+    else:
+        rho = math.sqrt(-math.expm1(-2.0 * mi / dim))
+        saturated, precision = rho >= 1.0, "float64"
+    if saturated:
+        raise ValueError(
+            f"mi is too large for dim={dim}: rho = sqrt(1 - exp(-2 mi / d)) rounds to 1 in "
+            f"{precision}; keep mi / dim below about 15 nats per dimension"
+        )
+    return rho
 
 
 # ----------------------------------------------------------------------------- sampling
@@ -337,7 +352,9 @@ class CorrelatedGaussian:
     def __post_init__(self) -> None:
         _check_dim(self.dim)
         if isinstance(self.rho, torch.Tensor):
-            raise TypeError("rho must be a real number for CorrelatedGaussian; use the functions for tensors")
+            raise TypeError(
+                "rho must be a real number for CorrelatedGaussian; use the functions for tensors"
+            )
         object.__setattr__(self, "rho", _check_rho(self.rho))
         if not isinstance(self.cubic, bool):
             raise TypeError(f"cubic must be a bool; got {type(self.cubic).__name__}")

@@ -23,6 +23,7 @@ __all__ = [
     "CHAIN_EDGES",
     "CHAIN_NODES",
     "ESTIMATOR_COLORS",
+    "TASK_COLORS",
     "decorate",
     "estimator_color",
     "plot_ceiling",
@@ -47,30 +48,33 @@ ESTIMATOR_COLORS: dict[str, str] = {
     "true_mi": "#000000",
 }
 
+#: Colours of the testbed tasks themselves (raw samples, oracle checks), not of estimators.
+TASK_COLORS: dict[str, str] = {"gaussian": "#34495e", "cubic": "#c0392b"}
+
 CEILING_COLOR = "#555555"
 _CONTEXTS = ("paper", "notebook", "talk", "poster")
 
 #: Boxes of the derivation chain: (label, estimator colour key, x, y), in inches.
 CHAIN_NODES: tuple[tuple[str, str, float, float], ...] = (
     ("BA", "ba", 0.0, 0.0),
-    ("UBA", "uba", 2.0, 0.0),
-    ("TUBA", "tuba", 4.0, 0.0),
-    ("MINE/DV", "mine", 6.1, 1.15),
-    ("NWJ", "nwj", 6.1, 0.0),
-    ("JS", "js", 6.1, -1.15),
-    ("InfoNCE", "infonce", 8.05, 0.0),
-    (r"$I_\alpha$", "interpolated", 10.0, 0.0),
+    ("UBA", "uba", 1.85, 0.0),
+    ("TUBA", "tuba", 3.7, 0.0),
+    ("MINE/DV", "mine", 5.8, 1.1),
+    ("NWJ", "nwj", 5.8, 0.0),
+    ("JS", "js", 5.8, -1.1),
+    ("InfoNCE", "infonce", 7.65, 0.0),
+    (r"$I_\alpha$", "interpolated", 9.5, 0.0),
 )
 
 #: Arrows of the derivation chain: (from label, to label, what the step does).
 CHAIN_EDGES: tuple[tuple[str, str, str], ...] = (
-    ("BA", "UBA", "energy-based\nq(x | y)"),
-    ("UBA", "TUBA", "tangent bound\non log Z"),
-    ("TUBA", "MINE/DV", "best constant a\n(EMA in MINE)"),
+    ("BA", "UBA", "energy-\nbased q"),
+    ("UBA", "TUBA", "tangent\nbound on\nlog Z"),
+    ("TUBA", "MINE/DV", "best\nconstant a\n(EMA: MINE)"),
     ("TUBA", "NWJ", "a = e"),
-    ("TUBA", "JS", "train f with\nthe JS objective"),
-    ("NWJ", "InfoNCE", "multi-sample\nbaseline"),
-    ("InfoNCE", r"$I_\alpha$", "interpolate α"),
+    ("TUBA", "JS", "critic from\nJS objective"),
+    ("NWJ", "InfoNCE", "multi-\nsample\nbaseline"),
+    ("InfoNCE", r"$I_\alpha$", "interpolate\nα"),
 )
 
 
@@ -211,9 +215,9 @@ def plot_derivation_chain(ax: Axes | None = None) -> Axes:
     Fig. 1 of Poole et al. (2019). Box colours are the estimators' colours.
     """
     if ax is None:
-        _, ax = plt.subplots(figsize=(11.1, 3.4))
+        _, ax = plt.subplots(figsize=(10.6, 3.1))
     _check_ax(ax)
-    half_w, half_h = 0.45, 0.27
+    half_w, half_h = 0.475, 0.27
     centres = {label: (x, y) for label, _, x, y in CHAIN_NODES}
     for label, key, x, y in CHAIN_NODES:
         color = ESTIMATOR_COLORS[key]
@@ -227,7 +231,7 @@ def plot_derivation_chain(ax: Axes | None = None) -> Axes:
             linewidth=2.0,
         )
         ax.add_patch(box)
-        ax.text(x, y, label, ha="center", va="center", fontsize=12, fontweight="bold")
+        ax.text(x, y, label, ha="center", va="center", fontsize=13, fontweight="bold")
     for start, end, step in CHAIN_EDGES:
         (x0, y0), (x1, y1) = centres[start], centres[end]
         ax.annotate(
@@ -241,8 +245,8 @@ def plot_derivation_chain(ax: Axes | None = None) -> Axes:
             pos, ha, va = (xm, ym + 0.06), "center", "bottom"
         else:  # diagonal arrow: label beside it, away from the middle row
             pos, ha, va = (xm - 0.1, ym), "right", ("bottom" if y1 > y0 else "top")
-        ax.text(*pos, step, ha=ha, va=va, fontsize=8.5, color="#333333", linespacing=1.1)
-    ax.set_xlim(-0.55, 10.55)
-    ax.set_ylim(-1.6, 1.6)
+        ax.text(*pos, step, ha=ha, va=va, fontsize=10.5, color="#333333", linespacing=1.1)
+    ax.set_xlim(-0.6, 10.0)
+    ax.set_ylim(-1.45, 1.65)
     ax.set_axis_off()
     return ax

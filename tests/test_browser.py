@@ -43,9 +43,7 @@ ERROR_MARKERS = (
 
 def pages() -> list[str]:
     """URL paths of the index and of every page in _toc.yml."""
-    return ["index.html"] + [
-        str(f.relative_to(ROOT).with_suffix(".html")) for f in toc_files()
-    ]
+    return ["index.html"] + [str(f.relative_to(ROOT).with_suffix(".html")) for f in toc_files()]
 
 
 @pytest.fixture(scope="module")
@@ -81,13 +79,22 @@ def open_page(browser, url: str):
     host = url.split("/")[2]
     page.on(
         "request",
-        lambda r: problems.append(f"external request {r.url}")
-        if r.url.split("/")[2:3] != [host] and not r.url.startswith("data:")
-        else None,
+        lambda r: (
+            problems.append(f"external request {r.url}")
+            if r.url.split("/")[2:3] != [host] and not r.url.startswith("data:")
+            else None
+        ),
     )
     page.on("requestfailed", lambda r: problems.append(f"failed request {r.url}"))
+    page.on(
+        "response",
+        lambda r: problems.append(f"HTTP {r.status} for {r.url}") if r.status >= 400 else None,
+    )
     page.on("pageerror", lambda e: problems.append(f"page error {e}"))
     page.goto(url, wait_until="load")
+    if url.endswith("/index.html"):  # Jupyter Book's index is a redirect to the root page
+        page.wait_for_url("**/book/intro.html")
+        page.wait_for_load_state("load")
     return page, problems
 
 
@@ -146,7 +153,9 @@ def test_the_check_catches_a_broken_page(server, browser, tmp_path):
     try:
         page, problems = open_page(browser, f"{server}/{bad.name}")
         body = page.evaluate("() => document.querySelector('main').innerText")
-        images = page.evaluate("() => [...document.images].map(i => i.complete && i.naturalWidth > 0)")
+        images = page.evaluate(
+            "() => [...document.images].map(i => i.complete && i.naturalWidth > 0)"
+        )
         outputs = page.evaluate(
             "() => [...document.querySelectorAll('.cell_output')].map(e => e.innerText)"
         )
