@@ -30,6 +30,8 @@ from numbers import Real
 
 import torch
 
+from ._checks import FLOAT_DTYPES, check_dtype, check_generator, check_int
+
 __all__ = [
     "CorrelatedGaussian",
     "gaussian_log_conditional",
@@ -41,30 +43,17 @@ __all__ = [
 ]
 
 _LOG_2PI = math.log(2.0 * math.pi)
-_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 # ----------------------------------------------------------------------------- validation
 def _check_dim(dim: object) -> int:
-    if isinstance(dim, bool) or not isinstance(dim, int):
-        raise TypeError(f"dim must be an int >= 1; got {type(dim).__name__}")
-    if dim < 1:
-        raise ValueError(f"dim must be an int >= 1; got {dim}")
-    return dim
-
-
-def _check_batch_size(batch_size: object) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
-        raise TypeError(f"batch_size must be an int >= 1; got {type(batch_size).__name__}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1; got {batch_size}")
-    return batch_size
+    return check_int(dim, "dim")
 
 
 def _check_rho(rho: object) -> float | torch.Tensor:
     """Accept a real number or a floating tensor with every entry in (-1, 1)."""
     if isinstance(rho, torch.Tensor):
-        if rho.dtype not in _FLOAT_DTYPES:
+        if rho.dtype not in FLOAT_DTYPES:
             raise TypeError(
                 f"rho must be a floating tensor or a real number; got dtype {rho.dtype}"
             )
@@ -86,7 +75,7 @@ def _check_rho(rho: object) -> float | torch.Tensor:
 
 def _check_mi(mi: object) -> float | torch.Tensor:
     if isinstance(mi, torch.Tensor):
-        if mi.dtype not in _FLOAT_DTYPES:
+        if mi.dtype not in FLOAT_DTYPES:
             raise TypeError(f"mi must be a floating tensor or a real number; got dtype {mi.dtype}")
         bad = ~((mi >= 0) & torch.isfinite(mi))
         if bad.any():
@@ -102,29 +91,11 @@ def _check_mi(mi: object) -> float | torch.Tensor:
     return mi
 
 
-def _check_dtype(dtype: object) -> torch.dtype | None:
-    if dtype is None:
-        return None
-    if not isinstance(dtype, torch.dtype) or dtype not in _FLOAT_DTYPES:
-        raise TypeError(
-            f"dtype must be None or a floating torch.dtype (float32, float64, ...); got {dtype!r}"
-        )
-    return dtype
-
-
-def _check_generator(generator: object) -> torch.Generator | None:
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"generator must be a torch.Generator or None; got {type(generator).__name__}"
-        )
-    return generator
-
-
 def _check_pair(x: object, y: object) -> tuple[torch.Tensor, torch.Tensor]:
     for name, t in (("x", x), ("y", y)):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor; got {type(t).__name__}")
-        if t.dtype not in _FLOAT_DTYPES:
+        if t.dtype not in FLOAT_DTYPES:
             raise TypeError(f"{name} must be a floating tensor (float32 or float64); got {t.dtype}")
         if t.dim() < 2:
             raise ValueError(f"{name} must have shape [..., K, d]; got shape {tuple(t.shape)}")
@@ -227,11 +198,11 @@ def sample_correlated_gaussian(
 
     Reference: Poole et al. (2019), Sec. 5.
     """
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_int(batch_size, "batch_size")
     dim = _check_dim(dim)
     rho = _check_rho(rho)
-    dtype = _check_dtype(dtype) or torch.get_default_dtype()
-    generator = _check_generator(generator)
+    dtype = check_dtype(dtype) or torch.get_default_dtype()
+    generator = check_generator(generator)
     if device is None:
         device = rho.device if isinstance(rho, torch.Tensor) else torch.device("cpu")
     lead = tuple(rho.shape) if isinstance(rho, torch.Tensor) else ()
@@ -263,7 +234,7 @@ def gaussian_log_marginal(
     For the Gaussian task :math:`p(y)=\mathcal N(0, I_d)`. For the cubic task the density of
     :math:`y^3` includes the Jacobian :math:`-\sum_k\log|3 z_k^2|` with :math:`z=y^{1/3}`.
     """
-    if not isinstance(y, torch.Tensor) or y.dtype not in _FLOAT_DTYPES:
+    if not isinstance(y, torch.Tensor) or y.dtype not in FLOAT_DTYPES:
         raise TypeError("y must be a floating torch.Tensor of shape [..., K, d]")
     if y.dim() < 2:
         raise ValueError(f"y must have shape [..., K, d]; got shape {tuple(y.shape)}")

@@ -1,0 +1,124 @@
+"""Argument validation shared by the modules of :mod:`mi_utils`.
+
+Checks look only at types, shapes, dtypes and Python numbers, never at tensor values, so that
+they never synchronise a GPU. Errors name the argument and the accepted values.
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+
+import torch
+
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def check_int(value: object, name: str, minimum: int = 1) -> int:
+    """An ``int`` (not a bool) ``>= minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int >= {minimum}; got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}; got {value}")
+    return value
+
+
+def check_dtype(dtype: object) -> torch.dtype | None:
+    """``None`` or a floating :class:`torch.dtype`."""
+    if dtype is not None and (not isinstance(dtype, torch.dtype) or dtype not in FLOAT_DTYPES):
+        raise TypeError(
+            f"dtype must be None or a floating torch.dtype (float32, float64, ...); got {dtype!r}"
+        )
+    return dtype
+
+
+def check_generator(generator: object) -> torch.Generator | None:
+    """``None`` or a :class:`torch.Generator`."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator or None; got {type(generator).__name__}"
+        )
+    return generator
+
+
+def check_float_tensor(t: object, name: str, shape_hint: str) -> torch.Tensor:
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(
+            f"{name} must be a floating torch.Tensor of shape {shape_hint}; got {type(t).__name__}"
+        )
+    if not t.is_floating_point():
+        raise TypeError(f"{name} must be a floating tensor (float32 or float64); got {t.dtype}")
+    return t
+
+
+def check_scores(scores: object) -> int:
+    """Validate a ``[..., K, K]`` floating score matrix with ``K >= 2``; return ``K``."""
+    scores = check_float_tensor(scores, "scores", "[..., K, K]")
+    if scores.dim() < 2 or scores.shape[-1] != scores.shape[-2]:
+        raise ValueError(
+            "scores must have shape [..., K, K] (square in the last two dims); "
+            f"got shape {tuple(scores.shape)}"
+        )
+    k = scores.shape[-1]
+    if k < 2:
+        raise ValueError(f"scores must hold K >= 2 samples (shape [..., K, K]); got K = {k}")
+    return k
+
+
+def check_shape(t: object, name: str, expected: torch.Size, what: str) -> torch.Tensor:
+    t = check_float_tensor(t, name, what)
+    if t.shape != expected:
+        raise ValueError(
+            f"{name} must have shape {what} = {tuple(expected)}; got shape {tuple(t.shape)}"
+        )
+    return t
+
+
+def check_broadcasts(t: torch.Tensor, name: str, lead: torch.Size) -> None:
+    try:
+        ok = torch.broadcast_shapes(t.shape, lead) == lead
+    except RuntimeError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{name} must broadcast to the leading shape {tuple(lead)}; got {tuple(t.shape)}"
+        )
+
+
+def check_alpha(alpha: object, lead: torch.Size) -> float | torch.Tensor:
+    if isinstance(alpha, torch.Tensor):
+        if not alpha.is_floating_point():
+            raise TypeError(
+                f"alpha must be a real number in [0, 1] or a floating tensor; "
+                f"got dtype {alpha.dtype}"
+            )
+        check_broadcasts(alpha, "alpha", lead)
+        return alpha  # values are not checked: that would synchronise the GPU
+    if isinstance(alpha, bool) or not isinstance(alpha, Real):
+        raise TypeError(
+            f"alpha must be a real number in [0, 1] or a tensor; got {type(alpha).__name__}"
+        )
+    alpha = float(alpha)
+    if not 0.0 <= alpha <= 1.0:  # also rejects NaN
+        raise ValueError(f"alpha must lie in the closed interval [0, 1]; got {alpha}")
+    return alpha
+
+
+def check_positive(value: object, name: str, upper: float | None = None) -> float:
+    accepted = f"a real number in (0, {upper}]" if upper is not None else "a real number > 0"
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be {accepted}; got {type(value).__name__}")
+    value = float(value)
+    if not (value > 0.0 and (upper is None or value <= upper)):  # also rejects NaN
+        raise ValueError(f"{name} must be {accepted}; got {value}")
+    return value
+
+
+def check_real_or_tensor(value: object, name: str, lead: torch.Size) -> None:
+    """A real number, or a floating tensor that broadcasts to the leading shape ``lead``."""
+    if isinstance(value, torch.Tensor):
+        check_float_tensor(value, name, "[...]")
+        check_broadcasts(value, name, lead)
+    elif isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(
+            f"{name} must be a real number or a floating tensor; got {type(value).__name__}"
+        )
