@@ -14,11 +14,17 @@ JB_FLAGS := -W -n --keep-going
 # Test workers: the unit tests, nbval over every chapter, and the browser check.
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup book test lint browser-deps clean
+MIST_VENV := .venv-mist
+BENCH_ARGS ?=
+# Chapters train with progress bars off: a built page is a record, not a live run.
+export MI_UTILS_PROGRESS ?= 0
+
+.PHONY: help setup book test lint browser-deps bench bench-setup clean
 
 help:
 	@echo "make book   build the book into $(BUILD_DIR)/html, executing every chapter"
 	@echo "make test   run every check: ruff, unit tests, nbval over every chapter, browser check"
+	@echo "make bench  python -m mi_utils.bench (vectorized vs per-run loop vs torch-mist)"
 	@echo "make clean  remove $(BUILD_DIR)"
 
 # ---------------------------------------------------------------- set-up (idempotent)
@@ -56,6 +62,19 @@ lint: setup
 test: setup browser-deps lint book
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile \
 	  --nbval-lax --nbval-current-env tests book
+
+# ---------------------------------------------------------------- the benchmark
+# torch-mist pins numpy<2, so it gets its own environment, never the project's.
+$(MIST_VENV)/.installed:
+	@test -x $(MIST_VENV)/bin/python || $(PYTHON) -m venv $(MIST_VENV)
+	$(MIST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(MIST_VENV)/bin/python -m pip install --quiet torch==2.13.0 torch-mist==0.2.17 "numpy<2" "pandas<3"
+	@touch $@
+
+bench-setup: $(MIST_VENV)/.installed
+
+bench: setup bench-setup
+	$(BIN)/python -m mi_utils.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD_DIR)
