@@ -22,12 +22,15 @@ from matplotlib.patches import FancyBboxPatch
 __all__ = [
     "CHAIN_EDGES",
     "CHAIN_NODES",
+    "CRITIC_COLORS",
     "ESTIMATOR_COLORS",
     "TASK_COLORS",
     "decorate",
     "estimator_color",
+    "plot_bias_variance",
     "plot_ceiling",
     "plot_derivation_chain",
+    "plot_staircase",
     "plot_true_mi",
     "set_style",
 ]
@@ -52,6 +55,7 @@ ESTIMATOR_COLORS: dict[str, str] = {
 TASK_COLORS: dict[str, str] = {"gaussian": "#34495e", "cubic": "#c0392b"}
 
 CEILING_COLOR = "#555555"
+CRITIC_COLORS = {"separable": "#0173b2", "concat": "#de8f05"}
 _CONTEXTS = ("paper", "notebook", "talk", "poster")
 
 #: Boxes of the derivation chain: (label, estimator colour key, x, y), in inches.
@@ -250,3 +254,97 @@ def plot_derivation_chain(ax: Axes | None = None) -> Axes:
     ax.set_ylim(-1.45, 1.65)
     ax.set_axis_off()
     return ax
+
+
+# ----------------------------------------------------------------------------- experiments
+def _panel_title(estimator: str, alpha: float) -> str:
+    names = {"nwj": "NWJ", "tuba": "TUBA", "dv": "DV", "mine": "MINE", "js": "JS",
+             "infonce": "InfoNCE", "smile": "SMILE"}  # fmt: skip
+    if estimator == "interpolated":
+        return f"$I_{{\\alpha}}$, $\\alpha$ = {alpha:g}"
+    return names.get(estimator, estimator)
+
+
+def plot_staircase(
+    df, *, batch_size: int, ema_rate: float = 0.01, ylim: tuple[float, float] = (-1.0, 12.0)
+):
+    """The paper's staircase grid: rows are tasks, columns estimators (Poole et al., Fig. 2).
+
+    Each panel shows the raw estimates of the separable and concat critics faint and their
+    exponential moving averages (rate ``ema_rate``) bold, in the fixed :data:`CRITIC_COLORS`;
+    the true MI in black; ``log K`` (InfoNCE) and ``log(K/α)`` (:math:`I_\\alpha`) dashed.
+    ``df`` is the DataFrame of :func:`mi_utils.experiments.staircase`. Returns the figure.
+    """
+    from .experiments import ema
+
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
+        raise ValueError(f"batch_size must be an int >= 2; got {batch_size!r}")
+    for col in ("estimator", "alpha", "critic", "task", "step", "true_mi", "estimate"):
+        if col not in getattr(df, "columns", ()):
+            raise ValueError(f"df must have a column {col!r} (the staircase DataFrame)")
+    panels = df[["estimator", "alpha"]].drop_duplicates().itertuples(index=False)
+    panels = sorted(panels, key=lambda p: (p.estimator == "interpolated", p.alpha or 0.0))
+    tasks = list(dict.fromkeys(df["task"]))
+    fig, axes = plt.subplots(
+        len(tasks), len(panels), figsize=(2.1 * len(panels), 2.3 * len(tasks)),
+        sharex=True, sharey=True, squeeze=False, layout="constrained",
+    )  # fmt: skip
+    for r, task in enumerate(tasks):
+        for c, (est, alpha) in enumerate(panels):
+            ax = axes[r, c]
+            sel = (df["task"] == task) & (df["estimator"] == est)
+            sel &= df["alpha"].isna() if np.isnan(alpha) else df["alpha"] == alpha
+            for critic, runs in df[sel].groupby("critic", sort=False):
+                for _, run in runs.groupby("run_id"):
+                    run = run.sort_values("step")
+                    color = CRITIC_COLORS.get(critic, "#333333")
+                    ax.plot(run["step"], run["estimate"], color=color, alpha=0.15, lw=0.5)
+                    ax.plot(run["step"], ema(run["estimate"].to_numpy(), ema_rate), color=color,
+                            lw=1.4, label=critic if (r, c) == (0, 0) else None)  # fmt: skip
+            first = df[sel].sort_values("step").drop_duplicates("step")
+            plot_true_mi(ax, first["true_mi"].to_numpy(), x=first["step"].to_numpy(),
+                         label="true MI" if (r, c) == (0, 0) else "")  # fmt: skip
+            if est == "infonce":
+                plot_ceiling(ax, math.log(batch_size), "log K" if r == 0 else "")
+            elif est == "interpolated" and alpha > 0:
+                plot_ceiling(ax, math.log(batch_size / alpha), "log(K/α)" if r == 0 else "")
+            ax.set_ylim(*ylim)
+            if r == 0:
+                ax.set_title(_panel_title(est, alpha), fontsize=10)
+            if c == 0:
+                ax.set_ylabel(f"{task}\nestimate (nats)")
+            if r == len(tasks) - 1:
+                ax.set_xlabel("step")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside upper center",
+               ncol=4, frameon=False)  # fmt: skip
+    return fig
+
+
+def plot_bias_variance(df, x: str, *, axes=None, hue: str = "estimator"):
+    """Bias, variance and MSE (three panels) of :func:`mi_utils.experiments.bias_variance`
+    against column ``x`` (``"true_mi"``, ``"alpha"`` or ``"batch_size"``). Returns the axes."""
+    if x not in ("true_mi", "alpha", "batch_size"):
+        raise ValueError(f"x must be one of ('true_mi', 'alpha', 'batch_size'); got {x!r}")
+    for col in (x, "bias", "variance", "mse", "estimator", "alpha"):
+        if col not in getattr(df, "columns", ()):
+            raise ValueError(f"df must have a column {col!r} (the bias_variance DataFrame)")
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(13, 3.6), layout="constrained")
+    labels = {"true_mi": "true MI (nats)", "alpha": "α", "batch_size": "batch size K"}
+    for (est, alpha), g in df.groupby(["estimator", "alpha"], dropna=False, sort=False):
+        g = g.sort_values(x)
+        name = f"I_α (α = {alpha:g})" if est == "interpolated" else _panel_title(est, alpha)
+        color = estimator_color(est)
+        style = {} if est != "interpolated" else {"alpha": 0.35 + 0.65 * float(alpha)}
+        for ax, col in zip(axes, ("bias", "variance", "mse"), strict=True):
+            ax.plot(g[x], g[col], marker="o", ms=3, color=color, label=name, **style)
+    axes[0].axhline(0.0, color=ESTIMATOR_COLORS["true_mi"], lw=1)
+    for ax, col in zip(axes, ("bias (nats)", "variance (nats²)", "MSE (nats²)"), strict=True):
+        decorate(ax, xlabel=labels[x], ylabel=col, legend=False)
+    for ax in axes[1:]:
+        ax.set_yscale("log")
+    if x == "batch_size":
+        for ax in axes:
+            ax.set_xscale("log", base=2)
+    axes[-1].legend(fontsize=8, loc="best")
+    return axes
