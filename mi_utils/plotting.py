@@ -348,3 +348,110 @@ def plot_bias_variance(df, x: str, *, axes=None, hue: str = "estimator"):
             ax.set_xscale("log", base=2)
     axes[-1].legend(fontsize=8, loc="best")
     return axes
+
+
+# ----------------------------------------------------------------------------- ceilings vs K
+def plot_batch_ceiling(
+    ax: Axes,
+    batch_sizes: Sequence[int] | np.ndarray,
+    *,
+    alpha: float = 1.0,
+    label: str | None = None,
+    **kw,
+) -> Line2D:
+    r"""Draw the ceiling :math:`\log(K/\alpha)` (nats) as a dashed curve against the batch size.
+
+    The multi-sample bounds cannot exceed :math:`\log K` (InfoNCE, ``alpha = 1``) or
+    :math:`\log(K/\alpha)` (:math:`I_\alpha`) on any batch, so a sweep over ``K`` shows the
+    ceiling as a curve, not a horizontal line (use :func:`plot_ceiling` for one ``K``).
+
+    Args:
+        ax: the axes to draw on.
+        batch_sizes: the batch sizes ``K >= 1`` (x coordinates), a 1-D sequence.
+        alpha: the interpolation weight, in ``(0, 1]``.
+        label: legend label; default ``"log K"`` for ``alpha = 1``, else ``"log(K/α)"``.
+        **kw: extra matplotlib keywords (colour, width, ...); the line style is always dashed.
+
+    Returns:
+        The dashed line.
+
+    Reference: Poole et al. (2019), Sec. 2 (the ceilings of :math:`I_{\rm NCE}` and
+    :math:`I_\alpha`).
+    """
+    _check_ax(ax)
+    ks = np.asarray(batch_sizes, dtype=float)
+    if ks.ndim != 1 or ks.size == 0:
+        raise ValueError(f"batch_sizes must be a non-empty 1-D sequence; got shape {ks.shape}")
+    if not (np.all(np.isfinite(ks)) and np.all(ks >= 1)):
+        raise ValueError("batch_sizes must hold finite batch sizes K >= 1")
+    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0.0 < float(alpha) <= 1.0:
+        raise ValueError(f"alpha must be a real number in (0, 1]; got {alpha!r}")
+    _check_optional_str("label", label)
+    for key in ("linestyle", "ls"):
+        if key in kw:
+            raise ValueError(f"{key} cannot be set: ceilings are always dashed")
+    if label is None:
+        label = "log K" if float(alpha) == 1.0 else "log(K/α)"
+    kw = {"color": CEILING_COLOR, "lw": 1.3, "zorder": 1.5, **kw}
+    (line,) = ax.plot(ks, np.log(ks / float(alpha)), linestyle="--", label=label, **kw)
+    return line
+
+
+# ----------------------------------------------------------------------------- bias vs alpha
+def plot_bias_variance_alpha(df, *, axes=None):
+    r"""Bias, variance and MSE of :math:`I_\alpha` against :math:`\alpha`, one line per true MI.
+
+    ``df`` is the DataFrame of :func:`mi_utils.experiments.bias_variance` (only its rows with
+    ``estimator == "interpolated"`` are drawn; they must share one batch size). The
+    :math:`\alpha` values are placed at equally spaced positions labelled by their values, so
+    that a grid such as 0, 0.01, 0.1, 0.5, 0.9, 0.99, 1 stays readable: :math:`\alpha = 0` is
+    TUBA and :math:`\alpha = 1` InfoNCE with ``K - 1`` negatives. Lines share the colour of
+    :math:`I_\alpha`; a larger MI is drawn darker. Variance and MSE use a log scale.
+
+    Args:
+        df: the bias_variance DataFrame.
+        axes: three matplotlib Axes (bias, variance, MSE), or ``None`` for a new figure.
+
+    Returns:
+        The three Axes.
+
+    Reference: Poole et al. (2019), Fig. 3 (the :math:`\alpha` panel).
+    """
+    for col in ("estimator", "alpha", "true_mi", "batch_size", "bias", "variance", "mse"):
+        if col not in getattr(df, "columns", ()):
+            raise ValueError(f"df must have a column {col!r} (the bias_variance DataFrame)")
+    rows = df[df["estimator"] == "interpolated"]
+    if rows.empty:
+        raise ValueError("df has no rows with estimator 'interpolated' to plot")
+    if rows["batch_size"].nunique() != 1:
+        raise ValueError(
+            "the interpolated rows of df must share one batch size; got "
+            f"{sorted(rows['batch_size'].unique().tolist())} (select one first)"
+        )
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(13, 3.6), layout="constrained")
+    axes = list(axes)
+    if len(axes) != 3:
+        raise ValueError(f"axes must hold 3 Axes (bias, variance, MSE); got {len(axes)}")
+    for ax in axes:
+        _check_ax(ax)
+    alphas = sorted(rows["alpha"].unique().tolist())
+    position = {a: i for i, a in enumerate(alphas)}
+    mis = sorted(rows["true_mi"].unique().tolist())
+    color = estimator_color("interpolated")
+    markers = ("o", "s", "^", "D", "v", "P", "X")
+    for n, mi in enumerate(mis):
+        g = rows[rows["true_mi"] == mi].sort_values("alpha")
+        shade = 1.0 if len(mis) == 1 else 0.3 + 0.7 * n / (len(mis) - 1)
+        xs = [position[a] for a in g["alpha"]]
+        for ax, col in zip(axes, ("bias", "variance", "mse"), strict=True):
+            ax.plot(xs, g[col], marker=markers[n % len(markers)], ms=4, color=color, alpha=shade,
+                    label=f"I = {mi:g} nats")  # fmt: skip
+    axes[0].axhline(0.0, color=ESTIMATOR_COLORS["true_mi"], lw=1)
+    for ax, col in zip(axes, ("bias (nats)", "variance (nats²)", "MSE (nats²)"), strict=True):
+        ax.set_xticks(range(len(alphas)), [f"{a:g}" for a in alphas])
+        decorate(ax, xlabel="α", ylabel=col, legend=False)
+    for ax in axes[1:]:
+        ax.set_yscale("log")
+    axes[-1].legend(fontsize=8, loc="best")
+    return axes
