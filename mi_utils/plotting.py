@@ -27,7 +27,9 @@ __all__ = [
     "TASK_COLORS",
     "decorate",
     "estimator_color",
+    "plot_batch_ceiling",
     "plot_bias_variance",
+    "plot_bias_variance_alpha",
     "plot_ceiling",
     "plot_derivation_chain",
     "plot_staircase",
@@ -320,17 +322,21 @@ def plot_staircase(
     return fig
 
 
-def plot_bias_variance(df, x: str, *, axes=None, hue: str = "estimator"):
+def plot_bias_variance(df, x: str, *, axes=None):
     """Bias, variance and MSE (three panels) of :func:`mi_utils.experiments.bias_variance`
-    against column ``x`` (``"true_mi"``, ``"alpha"`` or ``"batch_size"``). Returns the axes."""
-    if x not in ("true_mi", "alpha", "batch_size"):
-        raise ValueError(f"x must be one of ('true_mi', 'alpha', 'batch_size'); got {x!r}")
+    against ``x``, ``"true_mi"`` or ``"batch_size"``, one line per estimator setting.
+    Against :math:`\\alpha` use :func:`plot_bias_variance_alpha`. Returns the axes."""
+    if x not in ("true_mi", "batch_size"):
+        raise ValueError(
+            f"x must be one of ('true_mi', 'batch_size') (plot_bias_variance_alpha for alpha); "
+            f"got {x!r}"
+        )
     for col in (x, "bias", "variance", "mse", "estimator", "alpha"):
         if col not in getattr(df, "columns", ()):
             raise ValueError(f"df must have a column {col!r} (the bias_variance DataFrame)")
     if axes is None:
         _, axes = plt.subplots(1, 3, figsize=(13, 3.6), layout="constrained")
-    labels = {"true_mi": "true MI (nats)", "alpha": "α", "batch_size": "batch size K"}
+    labels = {"true_mi": "true MI (nats)", "batch_size": "batch size K"}
     for (est, alpha), g in df.groupby(["estimator", "alpha"], dropna=False, sort=False):
         g = g.sort_values(x)
         name = f"I_α (α = {alpha:g})" if est == "interpolated" else _panel_title(est, alpha)
