@@ -1,4 +1,8 @@
-"""Drop duplicate <script> entries from every page.
+"""Page assets: load MathJax on every page, and drop duplicate <script> entries.
+
+A chapter title with math (``I_\\alpha``) appears in the navigation of every page, so every page
+needs MathJax, also those without math of their own (the bibliography): Sphinx's "always"
+asset policy loads it everywhere.
 
 Jupyter Book 1.x fires sphinx-thebe's set-up twice, so each page declared ``const THEBE_JS_URL``
 twice and the browser raised "Identifier 'THEBE_JS_URL' has already been declared". Keeping the
@@ -24,6 +28,7 @@ def _dedupe(app, pagename, templatename, context, doctree):
 
 
 def setup(app):
+    app.set_html_assets_policy("always")
     # Run after every other html-page-context handler (some add scripts there).
     app.connect("html-page-context", _dedupe, priority=999)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
