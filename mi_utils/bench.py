@@ -37,10 +37,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import bounds
 from .config import default_device
 from .data import mi_to_rho
-from .train import ESTIMATORS, Run, TrainConfig, fixed_schedule, train
+from .train import ESTIMATORS, Run, TrainConfig, estimate, fixed_schedule, train
 
 __all__ = ["JSON_KEYS", "main", "run_benchmark"]
 
@@ -101,16 +100,7 @@ def _loop_train_one(run: Run, mi: float, steps: int, cfg: TrainConfig, device) -
         y = rho * x + math.sqrt(1 - rho * rho) * torch.randn(cfg.batch_size, cfg.dim, device=device)
         scores = critic(x, y)
         log_a = baseline(y).squeeze(-1) if baseline is not None else None
-        if run.estimator == "tuba":
-            value = bounds.tuba_lower_bound(scores, log_a)
-        elif run.estimator == "interpolated":
-            value = bounds.interpolated_lower_bound(scores, log_a, run.alpha)
-        elif run.estimator == "mine":
-            value, log_ema = bounds.mine_lower_bound(scores, log_ema, cfg.ema_rate)
-        elif run.estimator == "smile":
-            value = bounds.smile_lower_bound(scores, cfg.smile_clip)
-        else:
-            value = bounds.get_bound(run.estimator)(scores)
+        value, log_ema = estimate(run.estimator, scores, cfg, log_a, run.alpha, log_ema)
         opt.zero_grad()
         (-value).backward()
         opt.step()

@@ -51,6 +51,7 @@ __all__ = [
     "Run",
     "Schedule",
     "TrainConfig",
+    "estimate",
     "fixed_schedule",
     "staircase_schedule",
     "train",
@@ -278,19 +279,37 @@ class _Group:
         log_a = self.baseline(y[: self.num_baselines]) if self.baseline is not None else None
         values = []
         for name, sl in self.slices:
-            s = scores[sl]
-            if name == "tuba":
-                v = bounds.tuba_lower_bound(s, log_a[sl])
-            elif name == "interpolated":
-                v = bounds.interpolated_lower_bound(s, log_a[sl], self.alpha)
-            elif name == "mine":
-                v, self.log_ema = bounds.mine_lower_bound(s, self.log_ema, self.config.ema_rate)
-            elif name == "smile":
-                v = bounds.smile_lower_bound(s, self.config.smile_clip)
-            else:
-                v = bounds.get_bound(name)(s)
+            log_b = log_a[sl] if name in _NEEDS_BASELINE else None
+            v, state = estimate(name, scores[sl], self.config, log_b, self.alpha, self.log_ema)
+            if name == "mine":
+                self.log_ema = state
             values.append(v)
         return torch.cat(values)
+
+
+def estimate(
+    name: str,
+    scores: torch.Tensor,
+    config: TrainConfig,
+    log_baseline: torch.Tensor | None = None,
+    alpha: float | torch.Tensor | None = None,
+    log_ema: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The training value of estimator ``name`` on ``scores`` and MINE's new state.
+
+    ``log_baseline`` is used by TUBA and :math:`I_\\alpha`, ``alpha`` by :math:`I_\\alpha`,
+    ``log_ema`` (the moving-average state) by MINE; SMILE clips at ``config.smile_clip``.
+    Returns ``(value, new_log_ema)``, where ``new_log_ema`` is ``None`` except for MINE.
+    """
+    if name == "tuba":
+        return bounds.tuba_lower_bound(scores, log_baseline), None
+    if name == "interpolated":
+        return bounds.interpolated_lower_bound(scores, log_baseline, alpha), None
+    if name == "mine":
+        return bounds.mine_lower_bound(scores, log_ema, config.ema_rate)
+    if name == "smile":
+        return bounds.smile_lower_bound(scores, config.smile_clip), None
+    return bounds.get_bound(_check_choice(name, "estimator", ESTIMATORS))(scores), None
 
 
 class _DataStream:

@@ -255,3 +255,21 @@ def test_progress_in_jupyter_is_a_widget_not_an_iprogress_warning():
     ]
     assert len(widgets) == 1, outputs
     assert "IProgress" not in str(outputs)
+
+
+def test_estimate_dispatches_every_estimator_and_rejects_unknown_names():
+    from mi_utils import bounds
+    from mi_utils.train import estimate
+
+    scores = torch.randn(3, 6, 6, generator=torch.Generator().manual_seed(0))
+    log_a = torch.zeros(3, 6)
+    value, state = estimate("nwj", scores, TINY)
+    torch.testing.assert_close(value, bounds.nwj_lower_bound(scores))
+    assert state is None
+    value, _ = estimate("interpolated", scores, TINY, log_a, 0.5)
+    torch.testing.assert_close(value, bounds.interpolated_lower_bound(scores, log_a, 0.5))
+    value, state = estimate("mine", scores, TINY)
+    torch.testing.assert_close(value, bounds.dv_lower_bound(scores))
+    assert state.shape == (3,)
+    with pytest.raises(ValueError, match="estimator must be one of"):
+        estimate("ba", scores, TINY)
