@@ -48,11 +48,13 @@ browser-deps:
 
 # ---------------------------------------------------------------- the book
 book: setup
-	@# The execution cache is keyed on a chapter's source only: drop it when the library,
-	@# the profile or the environment changes, so that no figure is ever stale.
+	@# The execution cache is keyed on a chapter's source only, and Sphinx re-reads only changed
+	@# sources: drop both the cache and the doctrees when the library, the profile or the
+	@# environment changes, so that every chapter re-executes and no figure is ever stale.
 	@key="$$(cat mi_utils/*.py pyproject.toml | sha1sum | cut -c1-16)-$${MI_BOOK_PROFILE:-auto}"; \
-	  if [ -d $(CACHE_DIR) ] && [ "$$(cat $(BUILD_DIR)/.cache-key 2>/dev/null)" != "$$key" ]; then \
-	    echo "mi_utils or the profile changed: clearing the execution cache"; rm -rf $(CACHE_DIR); fi; \
+	  if [ "$$(cat $(BUILD_DIR)/.cache-key 2>/dev/null)" != "$$key" ]; then \
+	    echo "mi_utils or the profile changed: clearing the execution cache and the doctrees"; \
+	    rm -rf $(CACHE_DIR) $(BUILD_DIR)/.doctrees $(BUILD_DIR)/jupyter_execute; fi; \
 	  mkdir -p $(BUILD_DIR); echo "$$key" > $(BUILD_DIR)/.cache-key
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 	@echo "Built: $(BUILD_DIR)/html/index.html"
