@@ -1,4 +1,4 @@
-"""Argument validation shared by the modules of :mod:`mi_utils`.
+"""Argument validation: the one place where every module of :mod:`mi_utils` checks its inputs.
 
 Checks look only at types, shapes, dtypes and Python numbers, never at tensor values, so that
 they never synchronise a GPU. Errors name the argument and the accepted values.
@@ -122,3 +122,35 @@ def check_real_or_tensor(value: object, name: str, lead: torch.Size) -> None:
         raise TypeError(
             f"{name} must be a real number or a floating tensor; got {type(value).__name__}"
         )
+
+
+def check_choice(value: object, name: str, choices) -> str:
+    """A ``str`` among ``choices``."""
+    choices = tuple(choices)
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {choices}; got {value!r}")
+    return value
+
+
+def check_real(value: object, name: str, low: float, high: float, *, open_low=False) -> float:
+    """A real number (not a bool) in ``[low, high]`` (``(low, high]`` with ``open_low``)."""
+    interval = f"{'(' if open_low else '['}{low}, {high}]"
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a real number in {interval}; got {type(value).__name__}")
+    value = float(value)
+    if not ((value > low if open_low else value >= low) and value <= high):  # rejects NaN
+        raise ValueError(f"{name} must lie in {interval}; got {value}")
+    return value
+
+
+def check_samples(t: object, name: str, dim: int | None = None) -> torch.Tensor:
+    """A floating tensor of shape ``[..., K, dim]`` (``dim`` unchecked when ``None``)."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape [..., K, d]; got {type(t).__name__}")
+    if t.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be a floating tensor (float32 or float64); got {t.dtype}")
+    if t.dim() < 2:
+        raise ValueError(f"{name} must have shape [..., K, d]; got shape {tuple(t.shape)}")
+    if dim is not None and t.shape[-1] != dim:
+        raise ValueError(f"{name}.shape[-1] must equal {dim}; got shape {tuple(t.shape)}")
+    return t
