@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import torch
 
-from ._checks import (
+from .validation import (
     check_alpha,
     check_float_tensor,
     check_positive,

@@ -31,7 +31,7 @@ from numbers import Real
 import torch
 from torch import nn
 
-from ._checks import check_int
+from .validation import check_int
 from .layers import (
     ACTIVATIONS,
     MLP,

@@ -30,7 +30,7 @@ from numbers import Real
 
 import torch
 
-from ._checks import FLOAT_DTYPES, check_dtype, check_generator, check_int
+from .validation import FLOAT_DTYPES, check_dtype, check_generator, check_int
 
 __all__ = [
     "CorrelatedGaussian",

@@ -25,7 +25,7 @@ import math
 import torch
 from torch import nn
 
-from ._checks import check_float_tensor, check_int, check_positive
+from .validation import check_float_tensor, check_int, check_positive
 from .bounds import ba_lower_bound
 from .data import CorrelatedGaussian
 from .layers import _check_config, _check_input, _linear_init

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from . import bounds
-from ._checks import check_int
+from .validation import check_int
 from .config import default_device
 from .data import gaussian_log_conditional, gaussian_log_marginal, mi_to_rho
 from .train import CRITICS, TASKS, Run, Schedule, TrainConfig, staircase_schedule, train

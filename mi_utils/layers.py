@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_dtype, check_generator, check_int
+from .validation import check_dtype, check_generator, check_int
 
 __all__ = ["ACTIVATIONS", "MLP", "BatchedLinear", "BatchedMLP", "Linear"]
 

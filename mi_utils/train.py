@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 
 from . import bounds
-from ._checks import check_int
+from .validation import check_int
 from .config import default_device, get_profile
 from .critics import (
     BatchedConcatCritic,
