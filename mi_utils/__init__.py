@@ -1,28 +1,69 @@
-"""mi_utils: variational lower bounds on mutual information in PyTorch.
+"""mi_utils: variational bounds on mutual information in PyTorch.
 
 The library behind the book *Variational Bounds of Mutual Information*, after Poole, Ozair,
 van den Oord, Alemi & Tucker (2019). Data flows one way:
 
-- :mod:`mi_utils.data` makes samples of tasks with known MI (and their optimal critics);
-- :mod:`mi_utils.decoders` holds the tractable decoders q(x|y) of the Barber–Agakov bound;
-- :mod:`mi_utils.critics` turns samples into score matrices ``scores[..., i, j] = f(x_j, y_i)``;
-- :mod:`mi_utils.bounds` turns score matrices into estimates in nats;
-- :mod:`mi_utils.train` trains many runs at once, :mod:`mi_utils.experiments` holds the book's
-  sweeps, :mod:`mi_utils.plotting` its figures, and ``python -m mi_utils.bench`` its benchmark;
-- :mod:`mi_utils.config` chooses the run profile (``MI_BOOK_PROFILE``) and the device.
+- :mod:`mi_utils.tasks`: joint distributions with a known MI (the :class:`~mi_utils.tasks.Task`
+  protocol, the correlated Gaussian, MI-preserving transforms, schedules);
+- :mod:`mi_utils.nn`: critics ``scores[..., i, j] = f(x_j, y_i)``, baselines and decoders,
+  single or batched over independent runs;
+- :mod:`mi_utils.bounds`: every bound as a pure function of a score matrix, in nats;
+- :mod:`mi_utils.estimators`: the registry of estimators (bound, baseline, state,
+  hyper-parameters, ceiling, label, colour) and one uniform call;
+- :mod:`mi_utils.train`: the fit loop, and training of many runs as one batched model;
+- :mod:`mi_utils.experiments` and :mod:`mi_utils.plotting`: the book's sweeps and figures;
+- :mod:`mi_utils.book`: the book's ``quick``/``full`` profiles.
+
+Submodules load on first use, so ``import mi_utils.bounds`` needs only torch and numpy.
 """
 
-from mi_utils import bounds, config, critics, data, decoders
-from mi_utils.config import default_device, get_profile
+from __future__ import annotations
 
-__version__ = "0.1.0"
-__all__ = [
-    "__version__",
+import importlib
+from typing import TYPE_CHECKING
+
+__version__ = "0.2.0"
+
+#: The public submodules, imported lazily by attribute access (``mi_utils.train``).
+SUBMODULES: tuple[str, ...] = (
+    "book",
     "bounds",
-    "config",
-    "critics",
-    "data",
-    "decoders",
-    "default_device",
-    "get_profile",
-]
+    "device",
+    "estimators",
+    "experiments",
+    "nn",
+    "plotting",
+    "tasks",
+    "train",
+    "validation",
+)
+_FUNCTIONS = {"default_device": "device"}
+
+__all__ = ["SUBMODULES", "__version__", *SUBMODULES, *_FUNCTIONS]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from . import (  # noqa: F401
+        book,
+        bounds,
+        device,
+        estimators,
+        experiments,
+        nn,
+        plotting,
+        tasks,
+        train,
+        validation,
+    )
+    from .device import default_device  # noqa: F401
+
+
+def __getattr__(name: str):
+    if name in SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _FUNCTIONS:
+        return getattr(importlib.import_module(f"{__name__}.{_FUNCTIONS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -14,25 +14,25 @@ correlation :math:`\rho`, the pairs are independent, and
 
     I(X;Y) = -\tfrac d2 \log(1-\rho^2) \quad \text{nats}.
 
-The *cubic* task observes :math:`y^3` (elementwise) instead of :math:`y`. The cube is a smooth
-bijection of each coordinate, so :math:`I(X;Y^3) = I(X;Y)`: the MI is unchanged while the
-optimal critic is no longer quadratic.
+The *cubic* task of the paper observes :math:`y^3` instead of :math:`y`: it is this task
+wrapped in :class:`~mi_utils.tasks.Cube` (see :func:`~mi_utils.tasks.cubic`), which keeps the MI.
 
-Score convention (``../shared/GUIDE.md``): ``scores[..., i, j] = f(x_j, y_i)``. Rows index
-``y`` and columns index ``x``; the diagonal holds the joint pairs.
+Score matrices follow ``scores[..., i, j] = f(x_j, y_i)``: rows index ``y``, columns index
+``x``, and the diagonal holds the joint pairs.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from numbers import Real
 
 import torch
 
-from .validation import FLOAT_DTYPES, check_dtype, check_generator, check_int
+from ..validation import FLOAT_DTYPES, check_dtype, check_generator, check_int, check_samples
+from .base import Task
 
 __all__ = [
+    "LOG_2PI",
     "CorrelatedGaussian",
     "gaussian_log_conditional",
     "gaussian_log_marginal",
@@ -42,11 +42,11 @@ __all__ = [
     "sample_correlated_gaussian",
 ]
 
-_LOG_2PI = math.log(2.0 * math.pi)
+LOG_2PI = math.log(2.0 * math.pi)
 
 
 # ----------------------------------------------------------------------------- validation
-def _check_dim(dim: object) -> int:
+def _check_dim(dim: object) -> int:  # noqa: D103
     return check_int(dim, "dim")
 
 
@@ -92,13 +92,7 @@ def _check_mi(mi: object) -> float | torch.Tensor:
 
 
 def _check_pair(x: object, y: object) -> tuple[torch.Tensor, torch.Tensor]:
-    for name, t in (("x", x), ("y", y)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor; got {type(t).__name__}")
-        if t.dtype not in FLOAT_DTYPES:
-            raise TypeError(f"{name} must be a floating tensor (float32 or float64); got {t.dtype}")
-        if t.dim() < 2:
-            raise ValueError(f"{name} must have shape [..., K, d]; got shape {tuple(t.shape)}")
+    x, y = check_samples(x, "x"), check_samples(y, "y")
     if x.shape[-1] != y.shape[-1]:
         raise ValueError(
             "x and y must have shapes [..., K_x, d] and [..., K_y, d] with the same d; "
@@ -153,14 +147,6 @@ def mi_to_rho(mi: float | torch.Tensor, dim: int) -> float | torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- sampling
-def _cube(y: torch.Tensor) -> torch.Tensor:
-    return y * y * y
-
-
-def _cube_root(y: torch.Tensor) -> torch.Tensor:
-    return torch.sign(y) * y.abs().pow(1.0 / 3.0)
-
-
 def _as_rho_tensor(rho: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """Broadcastable rho of shape ``[..., 1, 1]`` on ``like``'s device and dtype."""
     if isinstance(rho, torch.Tensor):
@@ -173,213 +159,164 @@ def sample_correlated_gaussian(
     dim: int,
     rho: float | torch.Tensor,
     *,
-    cubic: bool = False,
     generator: torch.Generator | None = None,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Draw ``batch_size`` joint samples :math:`(x, y)` of the correlated Gaussian task.
 
-    :math:`x\sim\mathcal N(0,I_d)`, :math:`y=\rho x+\sqrt{1-\rho^2}\,\varepsilon`; with
-    ``cubic=True`` the returned ``y`` is :math:`y^3` elementwise (same MI).
+    :math:`x\sim\mathcal N(0,I_d)`, :math:`y=\rho x+\sqrt{1-\rho^2}\,\varepsilon`.
 
     Args:
         batch_size: number of joint pairs ``K >= 1``.
         dim: dimension ``d >= 1``.
         rho: correlation in (-1, 1). A tensor of shape ``[R]`` (or any ``[...]``) draws
             independent batches for each entry, giving outputs of shape ``[..., K, d]``.
-        cubic: observe ``y**3`` instead of ``y``.
         generator: the source of randomness; the global RNG is never touched when given.
         device: device of the output (default: ``rho``'s device for a tensor, else CPU).
         dtype: floating dtype of the output (default: ``torch.get_default_dtype()``).
 
     Returns:
-        ``(x, y)``, each of shape ``[..., K, d]``.
+        ``(x, y)``, each of shape ``[..., K, d]``. ``x`` and ``ε`` come from one draw of
+        shape ``[2, ..., K, d]``.
 
     Reference: Poole et al. (2019), Sec. 5.
     """
     batch_size = check_int(batch_size, "batch_size")
-    dim = _check_dim(dim)
+    dim = check_int(dim, "dim")
     rho = _check_rho(rho)
     dtype = check_dtype(dtype) or torch.get_default_dtype()
     generator = check_generator(generator)
     if device is None:
         device = rho.device if isinstance(rho, torch.Tensor) else torch.device("cpu")
     lead = tuple(rho.shape) if isinstance(rho, torch.Tensor) else ()
-    shape = (*lead, batch_size, dim)
-    # Draw in one call so that x and eps come from one contiguous stream of the generator.
-    z = torch.randn((2, *shape), generator=generator, device=device, dtype=dtype)
-    x, eps = z[0], z[1]
-    r = _as_rho_tensor(rho, x)
-    y = r * x + torch.sqrt(1.0 - r * r) * eps
-    return x, (_cube(y) if cubic else y)
+    z = torch.randn((2, *lead, batch_size, dim), generator=generator, device=device, dtype=dtype)
+    r = _as_rho_tensor(rho, z)
+    return z[0], r * z[0] + torch.sqrt(1.0 - r * r) * z[1]
 
 
 # ----------------------------------------------------------------------------- densities
-def _gaussian_y(y: torch.Tensor, cubic: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Latent Gaussian ``y`` and the log-Jacobian term ``-sum log|d y_obs / d y|`` per sample."""
-    if not cubic:
-        return y, torch.zeros(y.shape[:-1], device=y.device, dtype=y.dtype)
-    z = _cube_root(y)
-    # y_obs = z^3  =>  p(y_obs) = p(z) / |3 z^2| per coordinate.
-    log_jac = -(math.log(3.0) + 2.0 * torch.log(z.abs())).sum(-1)
-    return z, log_jac
-
-
-def gaussian_log_marginal(
-    y: torch.Tensor, *, dim: int | None = None, cubic: bool = False
-) -> torch.Tensor:
-    r"""Log density :math:`\log p(y_i)` of the task's marginal, shape ``[..., K]``.
-
-    For the Gaussian task :math:`p(y)=\mathcal N(0, I_d)`. For the cubic task the density of
-    :math:`y^3` includes the Jacobian :math:`-\sum_k\log|3 z_k^2|` with :math:`z=y^{1/3}`.
-    """
-    if not isinstance(y, torch.Tensor) or y.dtype not in FLOAT_DTYPES:
-        raise TypeError("y must be a floating torch.Tensor of shape [..., K, d]")
-    if y.dim() < 2:
-        raise ValueError(f"y must have shape [..., K, d]; got shape {tuple(y.shape)}")
-    if dim is not None and _check_dim(dim) != y.shape[-1]:
+def gaussian_log_marginal(y: torch.Tensor, *, dim: int | None = None) -> torch.Tensor:
+    r"""Log density :math:`\log p(y_i)` of :math:`\mathcal N(0, I_d)`, shape ``[..., K]``."""
+    y = check_samples(y, "y")
+    if dim is not None and check_int(dim, "dim") != y.shape[-1]:
         raise ValueError(f"dim={dim} does not match y.shape[-1]={y.shape[-1]}")
-    z, log_jac = _gaussian_y(y, cubic)
-    d = z.shape[-1]
-    return -0.5 * (d * _LOG_2PI + z.square().sum(-1)) + log_jac
+    return -0.5 * (y.shape[-1] * LOG_2PI + y.square().sum(-1))
 
 
-def _sq_dist_scaled(x: torch.Tensor, z: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-    """``D[..., i, j] = ||z_i - r x_j||^2`` in O(K^2) memory (no [K, K, d] intermediate)."""
-    zz = z.square().sum(-1)[..., :, None]
+def _sq_dist_scaled(x: torch.Tensor, y: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """``D[..., i, j] = ||y_i - r x_j||^2`` in O(K^2) memory (no [K, K, d] intermediate)."""
+    yy = y.square().sum(-1)[..., :, None]
     xx = x.square().sum(-1)[..., None, :]
-    zx = z @ x.transpose(-1, -2)
-    d2 = zz - 2.0 * r * zx + r * r * xx
-    return d2.clamp_min(0.0)
+    yx = y @ x.transpose(-1, -2)
+    return (yy - 2.0 * r * yx + r * r * xx).clamp_min(0.0)
 
 
 def gaussian_log_conditional(
-    x: torch.Tensor, y: torch.Tensor, rho: float | torch.Tensor, *, cubic: bool = False
+    x: torch.Tensor, y: torch.Tensor, rho: float | torch.Tensor
 ) -> torch.Tensor:
     r"""Score matrix of :math:`\log p(y_i \mid x_j)`, shape ``[..., K, K]``.
 
-    :math:`p(y\mid x)=\mathcal N(\rho x,(1-\rho^2)I_d)`; for the cubic task ``y`` is the observed
-    cube and the Jacobian term of :func:`gaussian_log_marginal` is included.
+    :math:`p(y\mid x)=\mathcal N(\rho x,(1-\rho^2)I_d)`.
 
     Args:
-        x, y: samples of shape ``[..., K, d]`` (``y`` as observed).
+        x, y: samples of shape ``[..., K, d]``.
         rho: the task's correlation: a float, or a tensor of the leading shape ``[...]``.
     """
     x, y = _check_pair(x, y)
-    rho = _check_rho(rho)
-    z, log_jac = _gaussian_y(y, cubic)
-    r = _as_rho_tensor(rho, x)
+    r = _as_rho_tensor(_check_rho(rho), x)
     var = 1.0 - r * r
-    d = x.shape[-1]
-    d2 = _sq_dist_scaled(x, z, r)
-    return -0.5 * (d * (_LOG_2PI + torch.log(var)) + d2 / var) + log_jac[..., :, None]
+    d2 = _sq_dist_scaled(x, y, r)
+    return -0.5 * (x.shape[-1] * (LOG_2PI + torch.log(var)) + d2 / var)
 
 
 def gaussian_log_ratio(
-    x: torch.Tensor, y: torch.Tensor, rho: float | torch.Tensor, *, cubic: bool = False
+    x: torch.Tensor, y: torch.Tensor, rho: float | torch.Tensor
 ) -> torch.Tensor:
     r"""The optimal critic :math:`f^*(x_j, y_i)=\log p(y_i\mid x_j)-\log p(y_i)`, ``[..., K, K]``.
 
-    In closed form (the Jacobian of the cubic task cancels):
-
     .. math::
 
-        f^*(x, y) = -\tfrac d2\log(1-\rho^2) - \frac{\lVert z-\rho x\rVert^2}{2(1-\rho^2)}
-        + \frac{\lVert z\rVert^2}{2}, \qquad z = y \ \text{(or } y^{1/3}\text{ for cubic)}.
+        f^*(x, y) = -\tfrac d2\log(1-\rho^2) - \frac{\lVert y-\rho x\rVert^2}{2(1-\rho^2)}
+        + \frac{\lVert y\rVert^2}{2}.
 
     Its mean over the diagonal (joint pairs) is an unbiased estimate of :math:`I(X;Y)`.
 
     Reference: Poole et al. (2019), Sec. 2 (the optimal critic of every bound in the chain).
     """
     x, y = _check_pair(x, y)
-    rho = _check_rho(rho)
-    z, _ = _gaussian_y(y, cubic)
-    r = _as_rho_tensor(rho, x)
+    r = _as_rho_tensor(_check_rho(rho), x)
     var = 1.0 - r * r
-    d = x.shape[-1]
-    d2 = _sq_dist_scaled(x, z, r)
-    return -0.5 * d * torch.log(var) - 0.5 * d2 / var + 0.5 * z.square().sum(-1)[..., :, None]
+    d2 = _sq_dist_scaled(x, y, r)
+    return -0.5 * x.shape[-1] * torch.log(var) - 0.5 * d2 / var + 0.5 * y.square().sum(-1)[..., :, None]
 
 
 # ----------------------------------------------------------------------------- task object
-@dataclass(frozen=True)
-class CorrelatedGaussian:
-    r"""The correlated Gaussian task (or its cubic variant) with known MI.
+class CorrelatedGaussian(Task):
+    r"""The correlated Gaussian task of Poole et al. (2019, Sec. 5), with known MI.
 
     Build it from a correlation, ``CorrelatedGaussian(dim=20, rho=0.5)``, or from a target MI,
-    ``CorrelatedGaussian.from_mi(2.0, dim=20)``.
+    ``CorrelatedGaussian.from_mi(2.0, dim=20)``. ``x_dim = y_dim = dim``; the paper's cubic task
+    is ``cubic(CorrelatedGaussian(...))`` (:func:`mi_utils.tasks.cubic`).
 
-    Attributes:
+    Args:
         dim: dimension ``d`` of ``x`` and ``y``.
         rho: correlation per coordinate, in (-1, 1).
-        cubic: observe :math:`y^3` instead of :math:`y`.
     """
 
-    dim: int
-    rho: float
-    cubic: bool = False
-
-    def __post_init__(self) -> None:
-        _check_dim(self.dim)
-        if isinstance(self.rho, torch.Tensor):
+    def __init__(self, dim: int, rho: float):
+        if isinstance(rho, torch.Tensor):
             raise TypeError(
                 "rho must be a real number for CorrelatedGaussian; use the functions for tensors"
             )
-        object.__setattr__(self, "rho", _check_rho(self.rho))
-        if not isinstance(self.cubic, bool):
-            raise TypeError(f"cubic must be a bool; got {type(self.cubic).__name__}")
+        self.dim = check_int(dim, "dim")
+        self.rho = _check_rho(rho)
+        self.x_dim = self.y_dim = self.dim
 
     @classmethod
-    def from_mi(cls, mi: float, dim: int, *, cubic: bool = False) -> CorrelatedGaussian:
+    def from_mi(cls, mi: float, dim: int) -> CorrelatedGaussian:
         """The task whose true MI is ``mi`` nats in dimension ``dim``."""
         if isinstance(mi, torch.Tensor):
             raise TypeError("mi must be a real number for CorrelatedGaussian.from_mi")
-        return cls(dim=dim, rho=mi_to_rho(mi, dim), cubic=cubic)
+        return cls(dim=dim, rho=mi_to_rho(mi, dim))
 
     @property
     def mi(self) -> float:
-        """True MI :math:`I(X;Y)` in nats."""
+        """True MI :math:`I(X;Y) = -\\tfrac d2\\log(1-\\rho^2)` in nats (exact)."""
         return rho_to_mi(self.rho, self.dim)
+
+    @property
+    def name(self) -> str:
+        return "gaussian"
 
     @property
     def entropy_x(self) -> float:
         r"""Differential entropy :math:`h(X)=\tfrac d2\log(2\pi e)` in nats."""
-        return 0.5 * self.dim * (1.0 + _LOG_2PI)
+        return 0.5 * self.dim * (1.0 + LOG_2PI)
 
-    def sample(
-        self,
-        batch_size: int,
-        *,
-        generator: torch.Generator | None = None,
-        device: str | torch.device | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``batch_size`` joint samples ``(x, y)``, each ``[K, d]``."""
-        return sample_correlated_gaussian(
-            batch_size,
-            self.dim,
-            self.rho,
-            cubic=self.cubic,
-            generator=generator,
-            device=device,
-            dtype=dtype,
-        )
-
-    def optimal_critic(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        r"""Scores :math:`\log p(y_i|x_j) - \log p(y_i)`, ``[..., K, K]``."""
-        self._check_dim_of(x)
-        return gaussian_log_ratio(x, y, self.rho, cubic=self.cubic)
-
-    def log_conditional(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        r"""Scores :math:`\log p(y_i|x_j)`, ``[..., K, K]``."""
-        self._check_dim_of(x)
-        return gaussian_log_conditional(x, y, self.rho, cubic=self.cubic)
+    def sample(self, num_samples, *, batch_shape=(), generator=None, device=None, dtype=None):
+        """Joint samples ``(x, y)``, each ``[*batch_shape, num_samples, dim]``."""
+        shape, dtype = self._sample_args(num_samples, batch_shape, generator, dtype)
+        z = torch.randn((2, *shape, self.dim), generator=generator, device=device, dtype=dtype)
+        return z[0], self.rho * z[0] + math.sqrt(1.0 - self.rho**2) * z[1]
 
     def log_marginal(self, y: torch.Tensor) -> torch.Tensor:
         r""":math:`\log p(y_i)`, ``[..., K]``."""
-        return gaussian_log_marginal(y, dim=self.dim, cubic=self.cubic)
+        return gaussian_log_marginal(self._check_y(y))
 
-    def _check_dim_of(self, x: torch.Tensor) -> None:
-        if isinstance(x, torch.Tensor) and x.dim() >= 1 and x.shape[-1] != self.dim:
-            raise ValueError(f"x.shape[-1]={x.shape[-1]} does not match the task's dim={self.dim}")
+    def log_conditional(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        r"""Scores :math:`\log p(y_i|x_j)`, ``[..., K, K]``."""
+        return gaussian_log_conditional(self._check_x(x), self._check_y(y), self.rho)
+
+    def log_ratio(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        r"""Scores :math:`\log p(y_i|x_j) - \log p(y_i)`, ``[..., K, K]`` (closed form)."""
+        return gaussian_log_ratio(self._check_x(x), self._check_y(y), self.rho)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is CorrelatedGaussian and (self.dim, self.rho) == (other.dim, other.rho)
+
+    def __hash__(self) -> int:
+        return hash((CorrelatedGaussian, self.dim, self.rho))
+
+    def __repr__(self) -> str:
+        return f"CorrelatedGaussian(dim={self.dim}, rho={self.rho!r})"

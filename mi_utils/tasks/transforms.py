@@ -1,0 +1,232 @@
+r"""MI-preserving transforms and the tasks they make.
+
+For invertible maps :math:`g_1, g_2`, :math:`I(g_1(X); g_2(Y)) = I(X; Y)`: the MI of a task is
+unchanged while its densities, and so its optimal critic, change shape. A :class:`Transform` is
+a smooth bijection of :math:`\mathbb R^d`; :class:`TransformedTask` applies one to ``x``, ``y`` or
+both of any :class:`~mi_utils.tasks.Task` and carries the densities through the change of
+variables,
+
+.. math::
+
+    \log p_{g(Y)}(y') = \log p_Y(g^{-1}(y')) - \log\lvert\det J_g(g^{-1}(y'))\rvert ,
+
+while the log density ratio is unchanged (the Jacobians cancel).
+
+The paper's *cubic* task is the correlated Gaussian observed through :class:`Cube`,
+:math:`y \mapsto y^3` coordinate by coordinate (Poole et al., 2019, Sec. 5). Its optimal critic
+is still a sum over coordinates; :class:`MixedCube`, :math:`y \mapsto (W y)^3` with a random
+orthogonal :math:`W`, keeps the MI and removes that separability.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..validation import check_generator, check_int, check_samples
+from .base import Task
+
+__all__ = ["Cube", "MixedCube", "Transform", "TransformedTask", "cubic"]
+
+
+class Transform:
+    """A smooth bijection of :math:`\\mathbb R^d` acting on the last dimension of a tensor.
+
+    Subclasses implement :meth:`forward`, :meth:`inverse` and :meth:`log_abs_det_jacobian`.
+    """
+
+    name = "transform"
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """:math:`g(z)`, same shape as ``z`` ``[..., d]``."""
+        raise NotImplementedError
+
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        """:math:`g^{-1}(y)`, same shape as ``y`` ``[..., d]``."""
+        raise NotImplementedError
+
+    def log_abs_det_jacobian(self, z: torch.Tensor) -> torch.Tensor:
+        r""":math:`\log\lvert\det J_g(z)\rvert`, shape ``[...]`` from ``z`` ``[..., d]``."""
+        raise NotImplementedError
+
+    def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        return self.forward(z)
+
+
+def _cube_root(y: torch.Tensor) -> torch.Tensor:
+    return torch.sign(y) * y.abs().pow(1.0 / 3.0)
+
+
+class Cube(Transform):
+    r"""Elementwise cube :math:`y \mapsto y^3` (the paper's cubic task).
+
+    :math:`\log\lvert\det J\rvert = \sum_k \log(3 z_k^2)`.
+    """
+
+    name = "cubic"
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return z * z * z
+
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        return _cube_root(y)
+
+    def log_abs_det_jacobian(self, z: torch.Tensor) -> torch.Tensor:
+        return (math.log(3.0) + 2.0 * torch.log(z.abs())).sum(-1)
+
+    def __repr__(self) -> str:
+        return "Cube()"
+
+
+class MixedCube(Transform):
+    r"""Mix, then cube: :math:`y \mapsto (W y)^3` with a full-rank :math:`W` ``[d, d]``.
+
+    :math:`\log\lvert\det J\rvert = \log\lvert\det W\rvert + \sum_k \log(3 (W z)_k^2)`.
+    :meth:`random` draws an orthogonal :math:`W` (well conditioned, every output coordinate
+    depends on every input one).
+
+    Args:
+        weight: the mixing matrix :math:`W`, a full-rank floating tensor ``[d, d]``.
+    """
+
+    name = "mixed-cubic"
+
+    def __init__(self, weight: torch.Tensor):
+        if not isinstance(weight, torch.Tensor) or not weight.is_floating_point():
+            raise TypeError(f"weight must be a floating torch.Tensor [d, d]; got {weight!r}")
+        if weight.dim() != 2 or weight.shape[0] != weight.shape[1]:
+            raise ValueError(f"weight must be square [d, d]; got shape {tuple(weight.shape)}")
+        w = weight.detach().to(torch.float64).cpu()
+        sign, logdet = torch.linalg.slogdet(w)
+        if sign == 0 or not math.isfinite(logdet.item()) or torch.linalg.cond(w) > 1e8:
+            raise ValueError("weight must be a well-conditioned full-rank matrix (cond < 1e8)")
+        self.weight, self.weight_inv = w, torch.linalg.inv(w)
+        self.log_abs_det_w = logdet.item()
+
+    @classmethod
+    def random(cls, dim: int, *, generator: torch.Generator | None = None) -> MixedCube:
+        """A :class:`MixedCube` with a random orthogonal :math:`W` (QR of a Gaussian matrix)."""
+        dim = check_int(dim, "dim")
+        check_generator(generator)
+        a = torch.randn(dim, dim, generator=generator, dtype=torch.float64)
+        q, r = torch.linalg.qr(a)
+        return cls(q * torch.sign(torch.diagonal(r)))  # the Haar-distributed orthogonal matrix
+
+    def _w(self, like: torch.Tensor, inverse: bool = False) -> torch.Tensor:
+        w = self.weight_inv if inverse else self.weight
+        return w.to(device=like.device, dtype=like.dtype)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        u = z @ self._w(z).T
+        return u * u * u
+
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        return _cube_root(y) @ self._w(y, inverse=True).T
+
+    def log_abs_det_jacobian(self, z: torch.Tensor) -> torch.Tensor:
+        u = z @ self._w(z).T
+        return self.log_abs_det_w + (math.log(3.0) + 2.0 * torch.log(u.abs())).sum(-1)
+
+    def __repr__(self) -> str:
+        return f"MixedCube(dim={self.weight.shape[0]})"
+
+
+class TransformedTask(Task):
+    r"""A task observed through invertible transforms: :math:`(g_x(X), g_y(Y))`, same MI.
+
+    Args:
+        task: the underlying :class:`~mi_utils.tasks.Task`.
+        x_transform, y_transform: :class:`Transform` s (``None`` leaves that side unchanged).
+        name: the task's name (default: ``"<y_transform>-<task>"``).
+    """
+
+    def __init__(self, task: Task, *, x_transform=None, y_transform=None, name=None):
+        if not isinstance(task, Task):
+            raise TypeError(f"task must be a mi_utils.tasks.Task; got {type(task).__name__}")
+        for arg, t in (("x_transform", x_transform), ("y_transform", y_transform)):
+            if t is not None and not isinstance(t, Transform):
+                raise TypeError(f"{arg} must be a Transform or None; got {type(t).__name__}")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str or None; got {type(name).__name__}")
+        self.task, self.x_transform, self.y_transform = task, x_transform, y_transform
+        self.x_dim, self.y_dim, self.mi_error = task.x_dim, task.y_dim, task.mi_error
+        parts = [t.name for t in (x_transform, y_transform) if t is not None]
+        self._name = name or "-".join([*parts, task.name])
+
+    @property
+    def mi(self) -> float:
+        """The MI of the underlying task (invertible transforms preserve it)."""
+        return self.task.mi
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def entropy_x(self) -> float:
+        """:math:`h(X)` of the underlying task (only without an ``x_transform``)."""
+        if self.x_transform is not None:
+            raise AttributeError("entropy_x is unknown once x is transformed")
+        return self.task.entropy_x
+
+    def sample(self, num_samples, *, batch_shape=(), generator=None, device=None, dtype=None):
+        """Samples of the underlying task, passed through the transforms."""
+        x, y = self.task.sample(
+            num_samples, batch_shape=batch_shape, generator=generator, device=device, dtype=dtype
+        )
+        if self.x_transform is not None:
+            x = self.x_transform.forward(x)
+        if self.y_transform is not None:
+            y = self.y_transform.forward(y)
+        return x, y
+
+    def _inv(self, x=None, y=None):
+        if x is not None:
+            x = check_samples(x, "x", self.x_dim)
+            x = self.x_transform.inverse(x) if self.x_transform is not None else x
+        if y is not None:
+            y = check_samples(y, "y", self.y_dim)
+            y = self.y_transform.inverse(y) if self.y_transform is not None else y
+        return x, y
+
+    def _log_jac_y(self, z: torch.Tensor) -> torch.Tensor:
+        if self.y_transform is None:
+            return torch.zeros(z.shape[:-1], device=z.device, dtype=z.dtype)
+        return self.y_transform.log_abs_det_jacobian(z)
+
+    def log_marginal(self, y: torch.Tensor) -> torch.Tensor:
+        _, z = self._inv(y=y)
+        return self.task.log_marginal(z) - self._log_jac_y(z)
+
+    def log_conditional(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        u, z = self._inv(x, y)
+        return self.task.log_conditional(u, z) - self._log_jac_y(z)[..., :, None]
+
+    def log_ratio(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        u, z = self._inv(x, y)
+        return self.task.log_ratio(u, z)
+
+    def __repr__(self) -> str:
+        return (
+            f"TransformedTask({self.task!r}, x_transform={self.x_transform!r}, "
+            f"y_transform={self.y_transform!r})"
+        )
+
+
+def cubic(
+    task: Task, *, mix: bool = False, generator: torch.Generator | None = None
+) -> TransformedTask:
+    r"""``task`` observed through :math:`y \mapsto y^3` (or :math:`(W y)^3` with ``mix=True``).
+
+    The plain cube of the correlated Gaussian is the cubic task of Poole et al. (2019, Sec. 5),
+    named ``"cubic"``; the mixed one (:meth:`MixedCube.random`, drawn from ``generator``) is
+    ``"mixed-cubic"``. Other tasks get ``"cubic-<name>"``.
+    """
+    if not isinstance(task, Task):
+        raise TypeError(f"task must be a mi_utils.tasks.Task; got {type(task).__name__}")
+    if not isinstance(mix, bool):
+        raise TypeError(f"mix must be a bool; got {type(mix).__name__}")
+    transform = MixedCube.random(task.y_dim, generator=generator) if mix else Cube()
+    name = transform.name if task.name == "gaussian" else f"{transform.name}-{task.name}"
+    return TransformedTask(task, y_transform=transform, name=name)
