@@ -17,11 +17,15 @@ def default_device(device: str | torch.device | None = None) -> torch.device:
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if not isinstance(device, (str, torch.device)):
-        raise TypeError(f"device must be a str, a torch.device or None; got {type(device).__name__}")
+        raise TypeError(
+            f"device must be a str, a torch.device or None; got {type(device).__name__}"
+        )
     try:
         dev = torch.device(device)
     except RuntimeError as err:
-        raise ValueError(f"device must name a torch device such as 'cpu' or 'cuda'; {err}") from None
+        raise ValueError(
+            f"device must name a torch device such as 'cpu' or 'cuda'; {err}"
+        ) from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(

@@ -1,14 +1,15 @@
 r"""The book's experiments as functions that return tidy :class:`pandas.DataFrame` s.
 
 :func:`staircase`
-    The MI staircase of Poole et al. (2019, Fig. 2): every estimator with separable and concat
-    critics on the Gaussian and the cubic task, the true MI stepping through 2, 4, 6, 8, 10
-    nats. One call to :func:`mi_utils.train.train` trains every run at once.
+    The MI staircase of Poole et al. (2019, Fig. 2): every estimator tagged ``"staircase"`` in
+    :mod:`mi_utils.estimators` with separable and concat critics on the Gaussian and the cubic
+    task, the true MI stepping through 2, 4, 6, 8, 10 nats. One :func:`mi_utils.train.train`
+    call trains every run at once.
 :func:`level_summary`
     Mean and standard deviation of each run's estimate over the last part of each level.
 :func:`bias_variance`
-    Bias, variance and MSE of each bound with the analytic optimal critic (no training noise)
-    as functions of the true MI, of :math:`\alpha` and of the batch size (Poole et al., 2019,
+    Bias, variance and MSE of each bound with the optimal critic (no training noise) as
+    functions of the true MI, of :math:`\alpha` and of the batch size (Poole et al., 2019,
     Fig. 3).
 """
 
@@ -21,89 +22,104 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import bounds
+from . import book, estimators
+from .device import default_device
+from .nn import CRITIC_KINDS
+from .tasks import CorrelatedGaussian, Task
+from .train import Run, TrainConfig, result_options, train
 from .validation import check_int
-from .config import default_device
-from .data import gaussian_log_conditional, gaussian_log_marginal, mi_to_rho
-from .train import CRITICS, TASKS, Run, Schedule, TrainConfig, staircase_schedule, train
+
+_registry_get = estimators.get  # bias_variance's argument `estimators` shadows the module
 
 __all__ = [
-    "BIAS_VARIANCE_ESTIMATORS",
     "STAIRCASE_ALPHAS",
-    "STAIRCASE_ESTIMATORS",
     "bias_variance",
-    "ema",
+    "bias_variance_settings",
     "level_summary",
     "staircase",
     "staircase_runs",
+    "staircase_settings",
 ]
 
 # The alphas of the staircase. Exactly these values: the paper's reference notebook labels
 # alpha_logit = -5, 0, 5 as alpha = 0.01, 0.5, 0.99, but sigmoid(-5) = 0.0067 and
 # sigmoid(5) = 0.9933; we use the labelled values themselves.
 STAIRCASE_ALPHAS: tuple[float, ...] = (0.01, 0.5, 0.99)
-STAIRCASE_ESTIMATORS: tuple[tuple[str, float | None], ...] = (
-    ("nwj", None),
-    ("tuba", None),
-    ("dv", None),
-    ("mine", None),
-    ("js", None),
-    ("infonce", None),
-    *(("interpolated", a) for a in STAIRCASE_ALPHAS),
-)
-BIAS_VARIANCE_ESTIMATORS: tuple[str, ...] = ("nwj", "tuba", "dv", "infonce", "interpolated")
+
+
+def _settings(tag: str, alphas) -> list[tuple[str, dict]]:
+    """(estimator, options) for every estimator with ``tag``; ``alpha`` options expanded."""
+    out = []
+    for name in estimators.names(tag=tag):
+        if "alpha" in estimators.get(name).options:
+            out += [(name, {"alpha": float(a)}) for a in alphas]
+        else:
+            out.append((name, {}))
+    return out
+
+
+def staircase_settings() -> list[tuple[str, dict]]:
+    """The estimator settings of the paper's Fig. 2: ``(name, options)`` pairs."""
+    return _settings("staircase", STAIRCASE_ALPHAS)
 
 
 def staircase_runs(
-    critics: tuple[str, ...] = CRITICS, tasks: tuple[str, ...] = TASKS, seed: int = 0
+    critics: tuple[str, ...] = CRITIC_KINDS,
+    tasks: tuple[str, ...] = book.STAIRCASE_TASKS,
+    seed: int = 0,
+    *,
+    profile: str | None = None,
 ) -> list[Run]:
-    """The runs of the paper's staircase figure, seeds ``seed, seed + 1, ...``."""
+    """The runs of the paper's staircase figure, seeds ``seed, seed + 1, ...``.
+
+    ``profile`` sets the steps per level (:func:`mi_utils.book.steps_per_level`).
+    """
     check_int(seed, "seed", minimum=0)
-    specs = [(c, t, e, a) for t in tasks for c in critics for e, a in STAIRCASE_ESTIMATORS]
-    return [Run(e, c, t, alpha=a, seed=seed + i) for i, (c, t, e, a) in enumerate(specs)]
+    schedules = {t: book.staircase_schedule(profile, task=t) for t in tasks}
+    specs = [(c, t, e, o) for t in tasks for c in critics for e, o in staircase_settings()]
+    return [Run(e, c, schedules[t], seed=seed + i, **o) for i, (c, t, e, o) in enumerate(specs)]
 
 
 def staircase(
     profile: str | None = None,
     *,
-    critics: tuple[str, ...] = CRITICS,
-    tasks: tuple[str, ...] = TASKS,
+    critics: tuple[str, ...] = CRITIC_KINDS,
+    tasks: tuple[str, ...] = book.STAIRCASE_TASKS,
     config: TrainConfig | None = None,
-    schedule: Schedule | None = None,
     seed: int = 0,
     device: str | torch.device | None = None,
     progress: bool | None = None,
 ) -> pd.DataFrame:
-    """Train the staircase of Poole et al. (2019, Fig. 2) and return the trainer's DataFrame.
+    """Train the staircase of Poole et al. (2019, Fig. 2) and return the results frame.
 
     Args:
-        profile: ``"quick"`` or ``"full"`` (default: the active profile); picks ``config``
-            and ``schedule`` unless they are given. ``full`` is the paper's: d = 20, batch 64,
-            Adam 5e-4, 4,000 steps at each of 2, 4, 6, 8, 10 nats.
-        critics, tasks: subsets of :data:`mi_utils.train.CRITICS` and ``TASKS``.
+        profile: ``"quick"`` or ``"full"`` (default: the active profile,
+            :func:`mi_utils.book.get_profile`); picks ``config`` unless given and the steps
+            per level. ``full`` is the paper's: d = 20, batch 64, Adam 5e-4, 4,000 steps at each
+            of 2, 4, 6, 8, 10 nats.
+        critics, tasks: subsets of ``("separable", "concat")`` and ``("gaussian", "cubic")``.
         seed: the first run's seed; run ``i`` uses ``seed + i``.
 
     Returns:
-        Columns ``run_id, estimator, alpha, critic, task, seed, step, true_mi, estimate``;
-        estimators NWJ, TUBA (learned baseline), DV, MINE, JS, InfoNCE and I_alpha at
-        :data:`STAIRCASE_ALPHAS`.
+        :attr:`mi_utils.train.TrainResult.frame`: columns ``run_id, estimator, label, alpha,
+        ema_rate, critic, task, seed, step, true_mi, estimate``.
     """
-    config = config or TrainConfig.for_profile(profile)
-    schedule = schedule or staircase_schedule(profile)
-    runs = staircase_runs(tuple(critics), tuple(tasks), seed)
-    return train(runs, schedule, config, device=device, progress=progress)
+    config = config or book.train_config(profile)
+    runs = staircase_runs(tuple(critics), tuple(tasks), seed, profile=profile)
+    return train(runs, None, config, device=device, progress=progress).frame
 
 
 def level_summary(df: pd.DataFrame, tail: float = 0.5) -> pd.DataFrame:
     """Mean and SD of each run's estimate over the last ``tail`` fraction of every MI level.
 
-    Returns one row per run and level: ``estimator, alpha, critic, task, true_mi, mean, std``.
+    Returns one row per run and level: ``estimator``, the option columns (``alpha``, ...),
+    ``critic, task, true_mi, mean, std``.
     """
     if not isinstance(df, pd.DataFrame) or "estimate" not in df:
         raise TypeError("df must be the DataFrame returned by staircase() or train()")
     if isinstance(tail, bool) or not isinstance(tail, Real) or not 0.0 < tail <= 1.0:
         raise ValueError(f"tail must be a fraction in (0, 1]; got {tail!r}")
-    keys = ["run_id", "estimator", "alpha", "critic", "task", "true_mi"]
+    keys = ["run_id", "estimator", *result_options(df), "critic", "task", "true_mi"]
     steps = df.groupby(keys, dropna=False)["step"].transform
     first, last = steps("min"), steps("max")
     keep = df["step"] >= last - tail * (last - first + 1) + 1
@@ -111,59 +127,69 @@ def level_summary(df: pd.DataFrame, tail: float = 0.5) -> pd.DataFrame:
     return out.drop(columns="run_id")
 
 
-def ema(values: np.ndarray | pd.Series, rate: float = 0.01) -> np.ndarray:
-    r"""Exponential moving average :math:`s_t = (1-r)s_{t-1} + r v_t`, started at ``v_0``."""
-    if isinstance(rate, bool) or not isinstance(rate, Real) or not 0.0 < rate <= 1.0:
-        raise ValueError(f"rate must lie in (0, 1]; got {rate!r}")
-    v = np.asarray(values, dtype=np.float64)
-    if v.ndim != 1:
-        raise ValueError(f"values must be 1-D; got shape {v.shape}")
-    out = np.empty_like(v)
-    acc = v[0] if len(v) else 0.0
-    for t, x in enumerate(v):
-        acc = (1.0 - rate) * acc + rate * x
-        out[t] = acc
-    return out
+# ----------------------------------------------------------------------------- bias/variance
+def bias_variance_settings(alphas=STAIRCASE_ALPHAS) -> list[tuple[str, dict]]:
+    """The estimator settings of the paper's Fig. 3: ``(name, options)`` pairs."""
+    return _settings("bias_variance", alphas)
 
 
-def _bound_values(name: str, alpha, log_cond, log_marg, ratio) -> torch.Tensor:
-    if name == "nwj":
-        return bounds.nwj_lower_bound(ratio + 1.0)  # NWJ's optimal critic is 1 + log ratio
-    if name == "tuba":
-        return bounds.tuba_lower_bound(log_cond, log_marg)
-    if name == "dv":
-        return bounds.dv_lower_bound(ratio)
-    if name == "infonce":
-        return bounds.infonce_lower_bound(ratio)
-    return bounds.interpolated_lower_bound(log_cond, log_marg, alpha)
+def _optimal_value(spec, options, task: Task, x, y) -> torch.Tensor:
+    """The estimator at its optimal critic (:attr:`Estimator.optimal_critic`)."""
+    if spec.optimal_critic == "log_conditional":
+        scores, log_a = task.log_conditional(x, y), task.log_marginal(y)
+    else:
+        scores, log_a = task.log_ratio(x, y), None
+        if spec.optimal_critic == "log_ratio_plus_one":
+            scores = scores + 1.0
+    value, _ = spec(scores, log_baseline=log_a, **options)
+    return value
 
 
 def bias_variance(
     mis=(2.0, 4.0, 6.0, 8.0, 10.0),
     batch_sizes=(64,),
-    alphas=(0.01, 0.5, 0.99),
+    alphas=STAIRCASE_ALPHAS,
     *,
-    estimators: tuple[str, ...] = BIAS_VARIANCE_ESTIMATORS,
+    estimators: tuple[str, ...] | None = None,
     num_batches: int = 1000,
-    dim: int = 20,
+    dim: int = book.DIM,
+    task_family=None,
     generator: torch.Generator | None = None,
     device: str | torch.device | None = None,
     dtype: torch.dtype = torch.float64,
     max_batch_elements: int = 2**24,
 ) -> pd.DataFrame:
-    r"""Bias, variance and MSE of each bound with the optimal critic on the Gaussian task.
+    r"""Bias, variance and MSE of each bound with its optimal critic, on tasks of known MI.
 
     For every true MI in ``mis`` and batch size ``K`` in ``batch_sizes``, ``num_batches``
-    independent batches are drawn and each bound is evaluated with its optimal critic: NWJ at
-    :math:`1 + \log p(y|x)/p(y)`; TUBA and :math:`I_\alpha` at :math:`\log p(y|x)` with baseline
-    :math:`a(y) = p(y)`; DV and InfoNCE at :math:`\log p(y|x)/p(y)`.
+    independent batches are drawn from ``task_family(mi)`` and each estimator is evaluated at
+    its optimal critic (:attr:`mi_utils.estimators.Estimator.optimal_critic`): NWJ at
+    :math:`1 + \log p(y|x)/p(y)`; TUBA and :math:`I_\alpha` at :math:`\log p(y|x)` with
+    baseline :math:`a(y) = p(y)`; DV and InfoNCE at :math:`\log p(y|x)/p(y)`.
+
+    Args:
+        estimators: registry names with an optimal critic (default: those tagged
+            ``"bias_variance"``, the estimators of the paper's Fig. 3); an estimator with an
+            ``alpha`` option is evaluated at every value of ``alphas``.
+        task_family: ``mi -> Task`` with known densities (default: the correlated Gaussian
+            in dimension ``dim``).
 
     Returns:
         One row per (estimator, alpha, mi, K): ``estimator, alpha, true_mi, batch_size, mean,
         bias, variance, mse, se`` (``se``: the standard error of ``mean``).
     """
-    if not set(estimators) <= set(BIAS_VARIANCE_ESTIMATORS) or not estimators:
-        raise ValueError(f"estimators must be among {BIAS_VARIANCE_ESTIMATORS}; got {estimators!r}")
+    if estimators is None:
+        settings = bias_variance_settings(alphas)
+    else:
+        if isinstance(estimators, str) or not estimators:
+            raise ValueError(f"estimators must be a non-empty tuple of names; got {estimators!r}")
+        settings = []
+        for name in estimators:
+            spec = _registry_get(name)
+            if spec.optimal_critic is None:
+                raise ValueError(f"estimator {name!r} has no known optimal critic")
+            opts = [{"alpha": float(a)} for a in alphas] if "alpha" in spec.options else [{}]
+            settings += [(spec.name, o) for o in opts]
     check_int(num_batches, "num_batches", minimum=2)
     check_int(dim, "dim")
     for k in batch_sizes:
@@ -171,30 +197,30 @@ def bias_variance(
     for a in alphas:
         if isinstance(a, bool) or not isinstance(a, Real) or not 0.0 <= a <= 1.0:
             raise ValueError(f"alphas must lie in [0, 1]; got {a!r}")
+    if task_family is None:
+
+        def task_family(mi):
+            return CorrelatedGaussian.from_mi(mi, dim)
+
     device = default_device(device)
-    settings = [(e, None) for e in estimators if e != "interpolated"]
-    if "interpolated" in estimators:
-        settings += [("interpolated", float(a)) for a in alphas]
     rows = []
     for mi in mis:
-        rho = mi_to_rho(float(mi), dim)
+        task = task_family(float(mi))
         for k in batch_sizes:
             chunk = max(1, min(num_batches, max_batch_elements // (k * k)))
-            values = {s: [] for s in settings}
+            values = {i: [] for i in range(len(settings))}
             for start in range(0, num_batches, chunk):
                 r = min(chunk, num_batches - start)
-                z = torch.randn((2, r, k, dim), generator=generator, device=device, dtype=dtype)
-                x, y = z[0], rho * z[0] + math.sqrt(1.0 - rho * rho) * z[1]
-                log_cond = gaussian_log_conditional(x, y, rho)
-                log_marg = gaussian_log_marginal(y)
-                ratio = log_cond - log_marg[..., :, None]
-                for name, a in settings:
-                    values[(name, a)].append(_bound_values(name, a, log_cond, log_marg, ratio))
-            for (name, a), vals in values.items():
-                v = torch.cat(vals).double().cpu()
+                x, y = task.sample(k, batch_shape=(r,), generator=generator, device=device,
+                                   dtype=dtype)  # fmt: skip
+                for i, (name, opts) in enumerate(settings):
+                    spec = _registry_get(name)
+                    values[i].append(_optimal_value(spec, opts, task, x, y))
+            for i, (name, opts) in enumerate(settings):
+                v = torch.cat(values[i]).double().cpu()
                 mean, var = v.mean().item(), v.var().item()
                 rows.append(
-                    dict(estimator=name, alpha=np.nan if a is None else a, true_mi=float(mi),
+                    dict(estimator=name, alpha=opts.get("alpha", np.nan), true_mi=float(mi),
                          batch_size=k, mean=mean, bias=mean - mi, variance=var,
                          mse=(mean - mi) ** 2 + var, se=math.sqrt(var / len(v)))
                 )  # fmt: skip

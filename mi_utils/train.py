@@ -1,343 +1,70 @@
-r"""Train many MI estimators at once: ``R`` independent runs as one batched model.
+r"""The fit loop, and many MI estimators trained at once as one batched model.
 
-Every run has its own estimator, :math:`\alpha`, critic type, task, initialisation and data
-stream. Runs with the same critic type share one batched critic (stacked weights, one forward
-for all of them, :mod:`mi_utils.critics`); within a group, runs are ordered by estimator so that
-each bound is evaluated once on a contiguous slice of the ``[R, K, K]`` score tensor. One Adam
-step updates every run (Adam is elementwise, so it is exactly ``R`` independent Adams). There
-is no Python loop over runs in a training step.
+:func:`fit` is the library's one training loop: Adam on any objective that returns one value
+per run. :func:`train` builds that objective for a list of :class:`Run` s, each with its own
+estimator (from :mod:`mi_utils.estimators`), critic type, task (:mod:`mi_utils.tasks`),
+options and seed, and returns a :class:`TrainResult`: the tidy estimates and the trained
+critics and baselines.
+
+Runs with the same critic type and dimensions share one batched critic (stacked weights, one
+forward for all of them, :mod:`mi_utils.nn`); within such a group, runs with the same estimator
+and options form a contiguous slice of the ``[R, K, K]`` score tensor, and each slice is
+evaluated once through the registry. One Adam step updates every run (Adam is elementwise, so
+this is exactly ``R`` independent Adams). There is no Python loop over runs in a step.
 
 Each run draws its initial weights from ``torch.Generator().manual_seed(seed)`` and its data
-from a second generator seeded from the same ``seed``; data are drawn in chunks of
-``config.chunk_steps`` steps per run. A run therefore follows the same trajectory whether it is
-trained alone or among others (up to float rounding of the batched matrix products), and on a
-CPU the same seeds give bit-identical results.
-
-Estimates stay on the device during training and are copied to the host once, at the end, as a
-tidy :class:`pandas.DataFrame`.
-
-Reference: Poole et al. (2019), Sec. 5 (the MI staircase: d = 20, batch 64, Adam with learning
-rate 5e-4, 4,000 steps at each of 2, 4, 6, 8, 10 nats).
+from a second generator seeded from the same ``seed``, ``config.chunk_steps`` steps at a time.
+A run therefore follows the same trajectory whether it is trained alone or among others (up to
+the rounding of batched matrix products), and on a CPU the same seeds give bit-identical
+results. Estimates stay on the device and are copied to the host once, at the end.
 """
 
 from __future__ import annotations
 
-import math
 import os
-from dataclasses import asdict, dataclass, field, replace
-from numbers import Real
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
 import torch
 
-from . import bounds
-from .validation import check_int
-from .config import default_device, get_profile
-from .critics import (
+from . import estimators
+from .device import default_device
+from .nn import (
+    CRITIC_KINDS,
     BatchedConcatCritic,
     BatchedMLPBaseline,
     BatchedSeparableCritic,
     MLPBaseline,
     make_critic,
 )
-from .data import mi_to_rho
+from .tasks import Schedule, Task
+from .validation import check_choice, check_int, check_real
 
 __all__ = [
-    "CRITICS",
-    "ESTIMATORS",
+    "PROGRESS_ENV_VAR",
     "RESULT_COLUMNS",
-    "TASKS",
     "Run",
-    "Schedule",
     "TrainConfig",
-    "estimate",
-    "fixed_schedule",
-    "staircase_schedule",
+    "TrainResult",
+    "fit",
+    "result_options",
     "train",
 ]
 
-# Estimators the trainer knows, in the order runs are grouped (those needing a learned
-# baseline a(y) first, so that they form one contiguous block).
-ESTIMATORS: tuple[str, ...] = (
-    "tuba",
-    "interpolated",
-    "nwj",
-    "dv",
-    "mine",
-    "js",
-    "smile",
-    "infonce",
-)
-_NEEDS_BASELINE = ("tuba", "interpolated")
-CRITICS: tuple[str, ...] = ("separable", "concat")
-TASKS: tuple[str, ...] = ("gaussian", "cubic")
+#: The columns of :attr:`TrainResult.frame`, in order; the estimators' option columns (such
+#: as ``alpha``) come after ``label``.
 RESULT_COLUMNS: tuple[str, ...] = (
-    "run_id", "estimator", "alpha", "critic", "task", "seed", "step", "true_mi", "estimate",
+    "run_id", "estimator", "label", "critic", "task", "seed", "step", "true_mi", "estimate",
 )  # fmt: skip
 PROGRESS_ENV_VAR = "MI_UTILS_PROGRESS"
+_DATA_SEED_OFFSET = 0x9E3779B9  # the data stream's seed is the run's seed plus this
 _BATCHED_CRITICS = {"separable": BatchedSeparableCritic, "concat": BatchedConcatCritic}
 
 
-# ----------------------------------------------------------------------------- specification
-def _check_choice(value: object, name: str, choices: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {choices}; got {value!r}")
-    return value
-
-
-def _check_real(value: object, name: str, low: float, high: float, *, open_low=False) -> float:
-    interval = f"{'(' if open_low else '['}{low}, {high}]"
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number in {interval}; got {type(value).__name__}")
-    value = float(value)
-    if not ((value > low if open_low else value >= low) and value <= high):  # rejects NaN
-        raise ValueError(f"{name} must lie in {interval}; got {value}")
-    return value
-
-
-@dataclass(frozen=True)
-class Run:
-    """One training run: which bound, critic and task, and its seed.
-
-    Attributes:
-        estimator: one of :data:`ESTIMATORS`.
-        critic: ``"separable"`` or ``"concat"``.
-        task: ``"gaussian"`` or ``"cubic"`` (:mod:`mi_utils.data`).
-        alpha: the weight of :func:`~mi_utils.bounds.interpolated_lower_bound`, in [0, 1];
-            required for ``"interpolated"`` and ``None`` for every other estimator.
-        seed: seeds the run's initialisation and its data stream.
-    """
-
-    estimator: str
-    critic: str = "separable"
-    task: str = "gaussian"
-    alpha: float | None = None
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        _check_choice(self.estimator, "estimator", ESTIMATORS)
-        _check_choice(self.critic, "critic", CRITICS)
-        _check_choice(self.task, "task", TASKS)
-        if self.estimator == "interpolated":
-            if self.alpha is None:
-                raise ValueError("alpha in [0, 1] is required for estimator='interpolated'")
-            object.__setattr__(self, "alpha", _check_real(self.alpha, "alpha", 0.0, 1.0))
-        elif self.alpha is not None:
-            raise ValueError(
-                f"alpha is only used by estimator='interpolated'; got alpha={self.alpha!r} "
-                f"for estimator={self.estimator!r}"
-            )
-        check_int(self.seed, "seed", minimum=0)
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """The true MI at every step: ``steps_per_level`` steps at each of ``levels`` (nats)."""
-
-    levels: tuple[float, ...]
-    steps_per_level: int
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.levels, (tuple, list)) or len(self.levels) == 0:
-            raise ValueError(f"levels must be a non-empty tuple of MI values; got {self.levels!r}")
-        levels = tuple(_check_real(v, "levels", 0.0, 1e3) for v in self.levels)
-        object.__setattr__(self, "levels", levels)
-        check_int(self.steps_per_level, "steps_per_level")
-
-    @property
-    def num_steps(self) -> int:
-        """Total number of training steps."""
-        return len(self.levels) * self.steps_per_level
-
-    def true_mi(self) -> np.ndarray:
-        """The true MI (nats) at each step, shape ``[num_steps]``."""
-        return np.repeat(np.asarray(self.levels, dtype=np.float64), self.steps_per_level)
-
-
-def staircase_schedule(profile: str | None = None) -> Schedule:
-    """The paper's staircase, 2, 4, 6, 8, 10 nats, with the profile's steps per level."""
-    return Schedule((2.0, 4.0, 6.0, 8.0, 10.0), TrainConfig.for_profile(profile).steps_per_level)
-
-
-def fixed_schedule(mi: float, num_steps: int) -> Schedule:
-    """Train at one fixed true MI for ``num_steps`` steps."""
-    return Schedule((mi,), num_steps)
-
-
-# Settings per profile. `full` is the paper's (Sec. 5 and its reference notebook). `quick` keeps
-# d, the batch size (so the log K = 4.16 nats ceiling of InfoNCE) and the MI levels, and shrinks
-# the networks and the number of steps so that a whole sweep runs in about a minute on 2 CPU
-# cores; the larger learning rate lets the small networks track each level within its steps.
-_PROFILE_SETTINGS = {
-    "full": dict(hidden_dim=256, embed_dim=32, lr=5e-4, steps_per_level=4000),
-    "quick": dict(hidden_dim=128, concat_hidden_dim=32, embed_dim=32, lr=1e-3, steps_per_level=400),
-}
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyperparameters shared by every run of a sweep.
-
-    Attributes:
-        dim: dimension ``d`` of ``x`` and ``y``.
-        batch_size: ``K``.
-        lr: Adam learning rate.
-        hidden_dim, embed_dim, num_layers, activation: critic and baseline architecture.
-        concat_hidden_dim: hidden width of concat critics (``None``: ``hidden_dim``). A concat
-            critic evaluates its MLP on all ``K^2`` pairs, so its width dominates the cost.
-        steps_per_level: steps per MI level of :func:`staircase_schedule`.
-        ema_rate: MINE's moving-average rate.
-        smile_clip: SMILE's clipping threshold :math:`\\tau`.
-        record_every: keep the estimate of every ``record_every``-th step.
-        chunk_steps: data are drawn per run in chunks of this many steps.
-    """
-
-    dim: int = 20
-    batch_size: int = 64
-    lr: float = 5e-4
-    hidden_dim: int = 256
-    concat_hidden_dim: int | None = None
-    embed_dim: int = 32
-    num_layers: int = 2
-    activation: str = "relu"
-    steps_per_level: int = 4000
-    ema_rate: float = 0.01
-    smile_clip: float = 5.0
-    record_every: int = 1
-    chunk_steps: int = field(default=200)
-
-    def __post_init__(self) -> None:
-        for name in ("dim", "batch_size", "hidden_dim", "embed_dim", "num_layers"):
-            check_int(getattr(self, name), name)
-        for name in ("steps_per_level", "record_every", "chunk_steps"):
-            check_int(getattr(self, name), name)
-        if self.concat_hidden_dim is not None:
-            check_int(self.concat_hidden_dim, "concat_hidden_dim")
-        if self.batch_size < 2:
-            raise ValueError(f"batch_size must be an int >= 2; got {self.batch_size}")
-        _check_real(self.lr, "lr", 0.0, 10.0, open_low=True)
-        _check_real(self.ema_rate, "ema_rate", 0.0, 1.0, open_low=True)
-        _check_real(self.smile_clip, "smile_clip", 0.0, math.inf, open_low=True)
-
-    @classmethod
-    def for_profile(cls, profile: str | None = None, **overrides) -> TrainConfig:
-        """The settings of ``profile`` (``"quick"``/``"full"``, default: the active one)."""
-        return cls(**{**_PROFILE_SETTINGS[get_profile(profile)], **overrides})
-
-    def replace(self, **changes) -> TrainConfig:
-        """A copy with ``changes`` applied."""
-        return replace(self, **changes)
-
-
-# ----------------------------------------------------------------------------- the model
-class _Group:
-    """The runs of one critic type: a batched critic, a batched baseline, estimator slices."""
-
-    def __init__(self, runs, ids, config: TrainConfig, device, dtype):
-        self.runs, self.ids = runs, ids
-        opts = dict(hidden_dim=config.hidden_dim, num_layers=config.num_layers)
-        opts.update(activation=config.activation, device=device, dtype=dtype)
-        if runs[0].critic == "separable":
-            critic_opts = dict(opts, embed_dim=config.embed_dim)
-        else:
-            critic_opts = dict(opts, hidden_dim=config.concat_hidden_dim or config.hidden_dim)
-        critics, baselines = [], []
-        for run in runs:  # set-up only: each run's weights come from its own generator
-            g = torch.Generator().manual_seed(run.seed)
-            critics.append(
-                make_critic(run.critic, config.dim, config.dim, generator=g, **critic_opts)
-            )
-            if run.estimator in _NEEDS_BASELINE:
-                baselines.append(MLPBaseline(config.dim, generator=g, **opts))
-        self.critic = _BATCHED_CRITICS[runs[0].critic].from_modules(critics)
-        self.num_baselines = len(baselines)
-        self.baseline = BatchedMLPBaseline.from_modules(baselines) if baselines else None
-        # Contiguous slices per estimator (runs are sorted by ESTIMATORS order).
-        self.slices: list[tuple[str, slice]] = []
-        start = 0
-        for name in ESTIMATORS:
-            n = sum(r.estimator == name for r in runs)
-            if n:
-                self.slices.append((name, slice(start, start + n)))
-                start += n
-        interp = [r.alpha for r in runs if r.estimator == "interpolated"]
-        self.alpha = torch.tensor(interp, device=device, dtype=dtype) if interp else None
-        self.cubic = torch.tensor([r.task == "cubic" for r in runs], device=device)[:, None, None]
-        self.log_ema = None  # MINE's state, [number of MINE runs]
-        self.config = config
-
-    def parameters(self):
-        yield from self.critic.parameters()
-        if self.baseline is not None:
-            yield from self.baseline.parameters()
-
-    def step_values(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The estimate of every run on one batch, ``[R]``, differentiable for training."""
-        y = torch.where(self.cubic, y * y * y, y)
-        scores = self.critic(x, y)
-        log_a = self.baseline(y[: self.num_baselines]) if self.baseline is not None else None
-        values = []
-        for name, sl in self.slices:
-            log_b = log_a[sl] if name in _NEEDS_BASELINE else None
-            v, state = estimate(name, scores[sl], self.config, log_b, self.alpha, self.log_ema)
-            if name == "mine":
-                self.log_ema = state
-            values.append(v)
-        return torch.cat(values)
-
-
-def estimate(
-    name: str,
-    scores: torch.Tensor,
-    config: TrainConfig,
-    log_baseline: torch.Tensor | None = None,
-    alpha: float | torch.Tensor | None = None,
-    log_ema: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The training value of estimator ``name`` on ``scores`` and MINE's new state.
-
-    ``log_baseline`` is used by TUBA and :math:`I_\\alpha`, ``alpha`` by :math:`I_\\alpha`,
-    ``log_ema`` (the moving-average state) by MINE; SMILE clips at ``config.smile_clip``.
-    Returns ``(value, new_log_ema)``, where ``new_log_ema`` is ``None`` except for MINE.
-    """
-    if name == "tuba":
-        return bounds.tuba_lower_bound(scores, log_baseline), None
-    if name == "interpolated":
-        return bounds.interpolated_lower_bound(scores, log_baseline, alpha), None
-    if name == "mine":
-        return bounds.mine_lower_bound(scores, log_ema, config.ema_rate)
-    if name == "smile":
-        return bounds.smile_lower_bound(scores, config.smile_clip), None
-    return bounds.get_bound(_check_choice(name, "estimator", ESTIMATORS))(scores), None
-
-
-class _DataStream:
-    """Per-run standard-normal draws, generated in chunks from each run's own generator."""
-
-    def __init__(self, runs, num_steps: int, config: TrainConfig, device, dtype):
-        self.gens = [
-            torch.Generator(device=device).manual_seed(run.seed + 0x9E3779B9) for run in runs
-        ]
-        self.num_steps, self.config, self.device, self.dtype = num_steps, config, device, dtype
-        self.start, self.chunk = 0, None
-
-    def noise(self, step: int) -> torch.Tensor:
-        """``[R, 2, K, d]`` standard normals for ``step`` (x and the noise of y)."""
-        cfg = self.config
-        if self.chunk is None or step >= self.start + self.chunk.shape[1]:
-            n = min(cfg.chunk_steps, self.num_steps - step)
-            shape = (n, 2, cfg.batch_size, cfg.dim)
-            self.chunk = torch.stack(  # set-up of a chunk: one draw per run per chunk
-                [
-                    torch.randn(shape, generator=g, device=self.device, dtype=self.dtype)
-                    for g in self.gens
-                ]
-            )
-            self.start = step
-        return self.chunk[:, step - self.start]
-
-
+# ----------------------------------------------------------------------------- the fit loop
 def _progress_enabled(progress: bool | None) -> bool:
     if progress is not None:
         if not isinstance(progress, bool):
@@ -351,115 +78,413 @@ def _progress_enabled(progress: bool | None) -> bool:
     raise ValueError(f"{PROGRESS_ENV_VAR} must be 0 or 1; got {env!r}")
 
 
-def _progress_bar(total: int, enabled: bool, desc: str):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="step", mininterval=0.5, leave=True)
-
-
-# ----------------------------------------------------------------------------- training
-def train(
-    runs: list[Run],
-    schedule: Schedule,
-    config: TrainConfig | None = None,
+def fit(
+    objective: Callable[[int], torch.Tensor],
+    parameters: Iterable[torch.nn.Parameter],
+    num_steps: int,
     *,
-    device: str | torch.device | None = None,
-    dtype: torch.dtype = torch.float32,
+    lr: float,
+    lr_lambda: Callable[[int], float] | None = None,
+    record_every: int = 1,
     progress: bool | None = None,
-) -> pd.DataFrame:
-    r"""Train every run in ``runs`` on ``schedule`` at once and return the tidy results.
+    desc: str | None = None,
+) -> torch.Tensor:
+    """Maximise ``objective`` with Adam: the library's one training loop.
+
+    Step ``t`` calls ``objective(t)``, which returns the values of ``R`` independent runs
+    (shape ``[R]``, or a 0-d tensor for one run), and takes one Adam step on
+    ``-values.sum()``: since Adam is elementwise and the runs share no parameter, that is one
+    independent Adam per run.
 
     Args:
-        runs: the runs (:class:`Run`); their order gives ``run_id``.
-        schedule: the true MI at each step (:func:`staircase_schedule`, :func:`fixed_schedule`).
-        config: shared hyperparameters; default :meth:`TrainConfig.for_profile` of the active
-            profile.
-        device: default :func:`mi_utils.config.default_device` (CUDA if available).
-        dtype: ``torch.float32`` or ``torch.float64``.
-        progress: one progress bar for the whole sweep; ``None`` reads ``MI_UTILS_PROGRESS``
-            (``0`` turns it off) and is on otherwise.
+        objective: ``step -> values``, differentiable in ``parameters``.
+        parameters: the parameters to train.
+        num_steps: number of steps, an int >= 1.
+        lr: Adam's learning rate, in (0, 10].
+        lr_lambda: ``step -> factor`` multiplying ``lr``
+            (:class:`torch.optim.lr_scheduler.LambdaLR`), or ``None`` for a constant rate.
+        record_every: keep the values of every ``record_every``-th step.
+        progress: a progress bar (``tqdm.auto``); ``None`` reads ``MI_UTILS_PROGRESS`` (``0``
+            turns it off) and shows one otherwise.
+        desc: the progress bar's description.
 
     Returns:
-        A DataFrame with one row per run and recorded step, columns :data:`RESULT_COLUMNS`:
-        ``run_id`` (int), ``estimator``, ``critic``, ``task`` (str), ``alpha`` (float, NaN
-        unless interpolated), ``seed`` and ``step`` (int), ``true_mi`` and ``estimate`` (float,
-        nats). ``estimate`` is the bound's value on that step's batch, before the update.
+        The recorded values before each step's update, detached, on their device:
+        ``[ceil(num_steps / record_every), *values.shape]``.
     """
-    if not isinstance(runs, (list, tuple)) or not runs or not all(isinstance(r, Run) for r in runs):
-        raise TypeError("runs must be a non-empty list of mi_utils.train.Run")
-    if not isinstance(schedule, Schedule):
-        raise TypeError(
-            f"schedule must be a mi_utils.train.Schedule; got {type(schedule).__name__}"
-        )
-    config = TrainConfig.for_profile() if config is None else config
-    if not isinstance(config, TrainConfig):
-        raise TypeError(f"config must be a TrainConfig or None; got {type(config).__name__}")
-    if dtype not in (torch.float32, torch.float64):
-        raise TypeError(f"dtype must be torch.float32 or torch.float64; got {dtype!r}")
-    device = default_device(device)
-    show = _progress_enabled(progress)
+    if not callable(objective):
+        raise TypeError("objective must be a callable step -> values")
+    params = list(parameters)
+    if not params or not all(isinstance(p, torch.Tensor) for p in params):
+        raise ValueError("parameters must hold at least one tensor to train")
+    num_steps = check_int(num_steps, "num_steps")
+    record_every = check_int(record_every, "record_every")
+    lr = check_real(lr, "lr", 0.0, 10.0, open_low=True)
+    if lr_lambda is not None and not callable(lr_lambda):
+        raise TypeError("lr_lambda must be a callable step -> factor, or None")
+    optimizer = torch.optim.Adam(params, lr=lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda) if lr_lambda else None
+    bar = None
+    if _progress_enabled(progress):
+        from tqdm.auto import tqdm
 
-    num_steps = schedule.num_steps
-    true_mi = schedule.true_mi()
-    rho = torch.tensor(
-        [mi_to_rho(float(v), config.dim) for v in true_mi], device=device, dtype=dtype
-    )
-    sigma = torch.sqrt(1.0 - rho * rho)
-
-    order = sorted(
-        range(len(runs)), key=lambda i: (runs[i].critic, ESTIMATORS.index(runs[i].estimator))
-    )
-    groups = []
-    for critic in CRITICS:
-        ids = [i for i in order if runs[i].critic == critic]
-        if ids:
-            groups.append(_Group([runs[i] for i in ids], ids, config, device, dtype))
-    streams = [_DataStream(g.runs, num_steps, config, device, dtype) for g in groups]
-    params = [p for g in groups for p in g.parameters()]
-    optimizer = torch.optim.Adam(params, lr=config.lr)
-
-    record_steps = np.arange(0, num_steps, config.record_every)
-    estimates = torch.empty(len(record_steps), len(runs), device=device, dtype=dtype)
-    perm = torch.tensor([i for g in groups for i in g.ids], device=device)
-    bar = _progress_bar(num_steps, show, f"{len(runs)} runs")
+        bar = tqdm(total=num_steps, desc=desc, unit="step", mininterval=0.5, leave=True)
+    record = None
     try:
         for step in range(num_steps):
-            values = []
-            for group, stream in zip(groups, streams, strict=True):
-                z = stream.noise(step)
-                x = z[:, 0]
-                y = rho[step] * x + sigma[step] * z[:, 1]
-                values.append(group.step_values(x, y))
-            values = torch.cat(values)
+            values = objective(step)
             optimizer.zero_grad(set_to_none=True)
             (-values.sum()).backward()
             optimizer.step()
-            if step % config.record_every == 0:
-                estimates[step // config.record_every, perm] = values.detach()
+            if scheduler is not None:
+                scheduler.step()
+            if step % record_every == 0:
+                if record is None:
+                    rows = -(-num_steps // record_every)
+                    record = values.new_empty((rows, *values.shape))
+                record[step // record_every] = values.detach()
             if bar is not None:
                 bar.update(1)
     finally:
         if bar is not None:
             bar.close()
-
-    table = estimates.cpu().double().numpy()  # the one host copy of the run
-    return _results_frame(runs, record_steps, true_mi[record_steps], table)
+    return record
 
 
-def _results_frame(runs, steps: np.ndarray, true_mi: np.ndarray, table: np.ndarray) -> pd.DataFrame:
+# ----------------------------------------------------------------------------- specification
+class Run:
+    """One training run: an estimator with its options, a critic type, a task and a seed.
+
+    Args:
+        estimator: a registered estimator that reads scores (:func:`mi_utils.estimators.names`
+            with ``trainable=True``).
+        critic: ``"separable"`` or ``"concat"``.
+        task: a :class:`~mi_utils.tasks.Task` (trained for ``train``'s ``num_steps``) or a
+            :class:`~mi_utils.tasks.Schedule` of tasks (such as the paper's staircase).
+        seed: seeds the run's initial weights and its data stream.
+        **options: the estimator's hyper-parameters (e.g. ``alpha=0.5``); defaults from the
+            registry.
+    """
+
+    __slots__ = ("critic", "estimator", "options", "seed", "task")
+
+    def __init__(self, estimator: str, critic: str, task: Task | Schedule, *, seed=0, **options):
+        spec = estimators.get(estimator)
+        if not spec.scores_input:
+            raise ValueError(
+                f"estimator must read a score matrix, one of "
+                f"{estimators.names(trainable=True)}; got {estimator!r}"
+            )
+        if not isinstance(task, (Task, Schedule)):
+            raise TypeError(
+                f"task must be a mi_utils.tasks.Task or Schedule; got {type(task).__name__}"
+            )
+        spec.resolve(options)  # rejects unknown options
+        # Bad option values are rejected now, not mid-training: the bound itself checks them on
+        # a dummy 2 x 2 batch and raises with the option's name.
+        for name, value in options.items():
+            if isinstance(value, torch.Tensor):
+                raise TypeError(f"{name} must be a Python number for a Run; got a tensor")
+            spec.call(torch.zeros(1, 2, 2), torch.zeros(1, 2) if spec.needs_baseline else None,
+                      None, spec.resolve({name: value}))  # fmt: skip
+        object.__setattr__(self, "estimator", spec.name)
+        object.__setattr__(self, "critic", check_choice(critic, "critic", CRITIC_KINDS))
+        object.__setattr__(self, "task", task)
+        object.__setattr__(self, "seed", check_int(seed, "seed", minimum=0))
+        object.__setattr__(self, "options", MappingProxyType(dict(options)))
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Run is immutable")
+
+    @property
+    def spec(self) -> estimators.Estimator:
+        """The registry entry of the run's estimator."""
+        return estimators.get(self.estimator)
+
+    @property
+    def resolved_options(self) -> dict[str, object]:
+        """The estimator's options with the registry's defaults filled in."""
+        return self.spec.resolve(self.options)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Run) and all(
+            getattr(self, k) == getattr(other, k) for k in self.__slots__
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.estimator, self.critic, self.seed, tuple(sorted(self.options.items()))))
+
+    def __repr__(self) -> str:
+        opts = "".join(f", {k}={v!r}" for k, v in self.options.items())
+        return f"Run({self.estimator!r}, {self.critic!r}, {self.task!r}, seed={self.seed}{opts})"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyperparameters shared by every run of a :func:`train` call.
+
+    The defaults are the settings of Poole et al. (2019, Sec. 5): batch 64, Adam at 5e-4,
+    critics with two hidden layers of 256 ReLU units and a 32-dimensional embedding.
+
+    Attributes:
+        batch_size: ``K``, the joint pairs per step.
+        lr: Adam's learning rate.
+        hidden_dim, embed_dim, num_layers, activation: critic architecture.
+        concat_hidden_dim: hidden width of concat critics (``None``: ``hidden_dim``). A concat
+            critic evaluates its MLP on all ``K^2`` pairs, so its width dominates the cost.
+        baseline_hidden_dim: hidden width of learned baselines (``None``: ``hidden_dim``).
+        record_every: keep the estimate of every ``record_every``-th step.
+        chunk_steps: data are drawn per run in chunks of this many steps.
+    """
+
+    batch_size: int = 64
+    lr: float = 5e-4
+    hidden_dim: int = 256
+    concat_hidden_dim: int | None = None
+    baseline_hidden_dim: int | None = None
+    embed_dim: int = 32
+    num_layers: int = 2
+    activation: str = "relu"
+    record_every: int = 1
+    chunk_steps: int = 200
+
+    def __post_init__(self) -> None:
+        for name in ("hidden_dim", "embed_dim", "num_layers", "record_every", "chunk_steps"):
+            check_int(getattr(self, name), name)
+        for name in ("concat_hidden_dim", "baseline_hidden_dim"):
+            if getattr(self, name) is not None:
+                check_int(getattr(self, name), name)
+        check_int(self.batch_size, "batch_size", minimum=2)
+        check_real(self.lr, "lr", 0.0, 10.0, open_low=True)
+
+    def replace(self, **changes) -> TrainConfig:
+        """A copy with ``changes`` applied."""
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes:
+        frame: one row per run and recorded step, columns :data:`RESULT_COLUMNS` and the
+            estimators' options (``alpha``, ...): ``estimate`` is the bound's value on that
+            step's batch, before the update, in nats.
+        runs: the runs, indexed by ``run_id``.
+        critics: the trained critic of each run (a single, unbatched module).
+        baselines: the trained learned baseline of each run, or ``None``.
+        states: the final state of each stateful run (MINE's moving average), or ``None``.
+    """
+
+    frame: pd.DataFrame
+    runs: tuple[Run, ...]
+    critics: tuple[torch.nn.Module, ...]
+    baselines: tuple[torch.nn.Module | None, ...]
+    states: tuple[object, ...]
+
+
+# ----------------------------------------------------------------------------- the model
+class _Group:
+    """The runs of one critic type and shape: a batched critic and baseline, estimator slices."""
+
+    def __init__(self, runs, ids, schedules, config: TrainConfig, device, dtype):
+        self.runs, self.ids, self.schedules = runs, ids, schedules
+        x_dim, y_dim = schedules[0].x_dim, schedules[0].y_dim
+        opts = dict(num_layers=config.num_layers, activation=config.activation)
+        opts.update(device=device, dtype=dtype)
+        kind = runs[0].critic
+        width = config.concat_hidden_dim if kind == "concat" else None
+        critic_opts = dict(opts, hidden_dim=width or config.hidden_dim)
+        if kind == "separable":
+            critic_opts["embed_dim"] = config.embed_dim
+        base_opts = dict(opts, hidden_dim=config.baseline_hidden_dim or config.hidden_dim)
+        critics, baselines = [], []
+        for run in runs:  # set-up only: each run's weights come from its own generator
+            g = torch.Generator().manual_seed(run.seed)
+            critics.append(make_critic(kind, x_dim, y_dim, generator=g, **critic_opts))
+            if run.spec.needs_baseline:
+                baselines.append(MLPBaseline(y_dim, generator=g, **base_opts))
+        self.critic = _BATCHED_CRITICS[kind].from_modules(critics)
+        self.baseline = BatchedMLPBaseline.from_modules(baselines) if baselines else None
+        need = [r.spec.needs_baseline for r in runs]
+        self.baseline_rows = torch.tensor([i for i, n in enumerate(need) if n], device=device)
+        # Contiguous slices of runs sharing an estimator and options (runs arrive sorted).
+        self.slices: list[tuple[estimators.Estimator, dict, slice, slice | None]] = []
+        start = b_start = 0
+        while start < len(runs):
+            key = _slice_key(runs[start])
+            stop = start + 1
+            while stop < len(runs) and _slice_key(runs[stop]) == key:
+                stop += 1
+            spec = runs[start].spec
+            b_slice = slice(b_start, b_start + stop - start) if spec.needs_baseline else None
+            b_start += (stop - start) if spec.needs_baseline else 0
+            self.slices.append((spec, runs[start].resolved_options, slice(start, stop), b_slice))
+            start = stop
+        self.states: list[object] = [None] * len(self.slices)
+        self.gens = [
+            torch.Generator(device=device).manual_seed(r.seed + _DATA_SEED_OFFSET) for r in runs
+        ]
+        self.config, self.device, self.dtype = config, device, dtype
+        self.chunk_start, self.chunk = 0, None
+
+    def parameters(self):
+        yield from self.critic.parameters()
+        if self.baseline is not None:
+            yield from self.baseline.parameters()
+
+    def batch(self, step: int, num_steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x``, ``y`` of every run for ``step``: ``[R, K, d]`` each, drawn chunk by chunk."""
+        if self.chunk is None or step >= self.chunk_start + self.chunk[0].shape[1]:
+            n = min(self.config.chunk_steps, num_steps - step)
+            draws = [
+                s.sample_steps(step, n, self.config.batch_size, generator=g, device=self.device,
+                               dtype=self.dtype)
+                for s, g in zip(self.schedules, self.gens, strict=True)
+            ]  # fmt: skip
+            self.chunk = tuple(torch.stack(t) for t in zip(*draws, strict=True))
+            self.chunk_start = step
+        return self.chunk[0][:, step - self.chunk_start], self.chunk[1][:, step - self.chunk_start]
+
+    def step_values(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The estimate of every run on one batch, ``[R]``, differentiable for training."""
+        scores = self.critic(x, y)
+        log_a = None
+        if self.baseline is not None:
+            log_a = self.baseline(y.index_select(0, self.baseline_rows))
+        values = []
+        for n, (spec, options, sl, b_sl) in enumerate(self.slices):
+            base = log_a[b_sl] if b_sl is not None else None
+            value, self.states[n] = spec(
+                scores[sl], log_baseline=base, state=self.states[n], **options
+            )
+            values.append(value)
+        return torch.cat(values)
+
+
+def _slice_key(run: Run) -> tuple:
+    return (run.estimator, tuple(sorted(run.resolved_options.items())))
+
+
+def _schedule(run: Run, num_steps: int | None) -> Schedule:
+    if isinstance(run.task, Schedule):
+        if num_steps is not None and num_steps != run.task.num_steps:
+            raise ValueError(
+                f"num_steps={num_steps} differs from the schedule's {run.task.num_steps} steps"
+            )
+        return run.task
+    if num_steps is None:
+        raise ValueError("num_steps is required when a run's task is a Task, not a Schedule")
+    return Schedule.fixed(run.task, num_steps)
+
+
+# ----------------------------------------------------------------------------- training
+def train(
+    runs: list[Run],
+    num_steps: int | None = None,
+    config: TrainConfig | None = None,
+    *,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype = torch.float32,
+    progress: bool | None = None,
+) -> TrainResult:
+    r"""Train every run in ``runs`` at once; return the estimates and the trained critics.
+
+    Args:
+        runs: the runs (:class:`Run`); their order gives ``run_id``.
+        num_steps: steps per run; required when a run's task is a plain Task, and optional
+            (it must then match) when every task is a :class:`~mi_utils.tasks.Schedule`.
+        config: shared hyperparameters; default ``TrainConfig()`` (the paper's settings).
+        device: default :func:`mi_utils.device.default_device` (CUDA if available).
+        dtype: ``torch.float32`` or ``torch.float64``.
+        progress: one progress bar for the whole call; ``None`` reads ``MI_UTILS_PROGRESS``.
+
+    Returns:
+        A :class:`TrainResult`.
+    """
+    if not isinstance(runs, (list, tuple)) or not runs or not all(isinstance(r, Run) for r in runs):
+        raise TypeError("runs must be a non-empty list of mi_utils.train.Run")
+    if num_steps is not None:
+        check_int(num_steps, "num_steps")
+    config = TrainConfig() if config is None else config
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig or None; got {type(config).__name__}")
+    if dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"dtype must be torch.float32 or torch.float64; got {dtype!r}")
+    device = default_device(device)
+    schedules = [_schedule(r, num_steps) for r in runs]
+    lengths = {s.num_steps for s in schedules}
+    if len(lengths) != 1:
+        raise ValueError(f"every run's schedule must have the same length; got {sorted(lengths)}")
+    (num_steps,) = lengths
+
+    order = {name: i for i, name in enumerate(estimators.names())}
+    keys = {}
+    for i, (r, s) in enumerate(zip(runs, schedules, strict=True)):
+        keys.setdefault((r.critic, s.x_dim, s.y_dim), []).append(i)
+    groups = []
+    for ids in keys.values():
+        ids = sorted(ids, key=lambda i: (order[runs[i].estimator], _slice_key(runs[i]), i))
+        groups.append(
+            _Group([runs[i] for i in ids], ids, [schedules[i] for i in ids], config, device, dtype)
+        )
+    perm = torch.tensor([i for g in groups for i in g.ids], device=device)
+
+    def objective(step: int) -> torch.Tensor:
+        return torch.cat([g.step_values(*g.batch(step, num_steps)) for g in groups])
+
+    params = [p for g in groups for p in g.parameters()]
+    recorded = fit(
+        objective, params, num_steps, lr=config.lr, record_every=config.record_every,
+        progress=progress, desc=f"{len(runs)} runs",
+    )  # fmt: skip
+    table = torch.empty_like(recorded)
+    table[:, perm] = recorded
+    table = table.cpu().double().numpy()  # the one host copy of the run
+    steps = np.arange(0, num_steps, config.record_every)
+    true_mi = np.stack([s.true_mi()[steps] for s in schedules], axis=1)
+
+    critics, baselines, states = [None] * len(runs), [None] * len(runs), [None] * len(runs)
+    for g in groups:
+        b = 0
+        for pos, i in enumerate(g.ids):
+            critics[i] = g.critic.unbatched(pos)
+            if runs[i].spec.needs_baseline:
+                baselines[i] = g.baseline.unbatched(b)
+                b += 1
+        for n, (spec, _, sl, _) in enumerate(g.slices):
+            if spec.stateful and g.states[n] is not None:
+                for pos in range(sl.start, sl.stop):
+                    states[g.ids[pos]] = g.states[n][pos - sl.start].detach()
+    frame = _results_frame(runs, schedules, steps, true_mi, table)
+    return TrainResult(frame, tuple(runs), tuple(critics), tuple(baselines), tuple(states))
+
+
+def _results_frame(runs, schedules, steps, true_mi, table) -> pd.DataFrame:
     n_steps, n_runs = table.shape
-    meta = pd.DataFrame([asdict(r) for r in runs])
+    meta = pd.DataFrame(
+        [
+            dict(run_id=i, estimator=r.estimator, label=r.spec.display(**r.options),
+                 critic=r.critic, task=s.name, seed=r.seed, **r.resolved_options)
+            for i, (r, s) in enumerate(zip(runs, schedules, strict=True))
+        ]
+    )  # fmt: skip
+    option_cols = sorted(set(meta.columns) - set(RESULT_COLUMNS))
     frame = pd.DataFrame(
         {
             "run_id": np.tile(np.arange(n_runs, dtype=np.int64), n_steps),
             "step": np.repeat(steps.astype(np.int64), n_runs),
-            "true_mi": np.repeat(true_mi, n_runs),
+            "true_mi": true_mi.reshape(-1),
             "estimate": table.reshape(-1),
         }
-    )
-    frame = frame.merge(meta.assign(run_id=np.arange(n_runs, dtype=np.int64)), on="run_id")
-    frame["alpha"] = frame["alpha"].astype(np.float64)
+    ).merge(meta, on="run_id")
+    for col in option_cols:
+        frame[col] = frame[col].astype(np.float64)
     frame["seed"] = frame["seed"].astype(np.int64)
-    return frame.sort_values(["run_id", "step"], ignore_index=True)[list(RESULT_COLUMNS)]
+    columns = [*RESULT_COLUMNS[:3], *option_cols, *RESULT_COLUMNS[3:]]
+    return frame.sort_values(["run_id", "step"], ignore_index=True)[columns]
+
+
+def result_options(frame: pd.DataFrame) -> list[str]:
+    """The option columns of a results frame (those not in :data:`RESULT_COLUMNS`)."""
+    return [c for c in frame.columns if c not in RESULT_COLUMNS]

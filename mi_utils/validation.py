@@ -85,18 +85,32 @@ def check_broadcasts(t: torch.Tensor, name: str, lead: torch.Size) -> None:
 
 
 def check_alpha(alpha: object, lead: torch.Size) -> float | torch.Tensor:
+    """``alpha`` in [0, 1]: a real number (Python or NumPy scalar, 0-d NumPy array) as a float,
+    or a NumPy array or floating tensor broadcastable to ``lead`` as a tensor.
+
+    The values of an array or tensor are checked too (all in [0, 1], no NaN): the one check in
+    this module that reads tensor values, one host sync for a CUDA tensor. Pass a Python float
+    where a step must not sync.
+    """
+    import numpy as np  # local: only this check needs NumPy
+
+    accepted = "a real number in [0, 1], or a NumPy array or floating tensor of values in [0, 1]"
+    if isinstance(alpha, np.ndarray):
+        if alpha.dtype.kind not in "fiu":
+            raise TypeError(f"alpha must be {accepted}; got a NumPy array of dtype {alpha.dtype}")
+        alpha = alpha.item() if alpha.ndim == 0 else torch.from_numpy(alpha.astype(np.float64))
     if isinstance(alpha, torch.Tensor):
         if not alpha.is_floating_point():
-            raise TypeError(
-                f"alpha must be a real number in [0, 1] or a floating tensor; "
-                f"got dtype {alpha.dtype}"
-            )
+            raise TypeError(f"alpha must be {accepted}; got dtype {alpha.dtype}")
         check_broadcasts(alpha, "alpha", lead)
-        return alpha  # values are not checked: that would synchronise the GPU
+        if not bool(((alpha >= 0) & (alpha <= 1)).all()):  # one host sync on CUDA; rejects NaN
+            raise ValueError(
+                "alpha must lie in the closed interval [0, 1]; got values from "
+                f"{alpha.min().item()} to {alpha.max().item()}"
+            )
+        return alpha
     if isinstance(alpha, bool) or not isinstance(alpha, Real):
-        raise TypeError(
-            f"alpha must be a real number in [0, 1] or a tensor; got {type(alpha).__name__}"
-        )
+        raise TypeError(f"alpha must be {accepted}; got {type(alpha).__name__}")
     alpha = float(alpha)
     if not 0.0 <= alpha <= 1.0:  # also rejects NaN
         raise ValueError(f"alpha must lie in the closed interval [0, 1]; got {alpha}")
@@ -146,11 +160,50 @@ def check_real(value: object, name: str, low: float, high: float, *, open_low=Fa
 def check_samples(t: object, name: str, dim: int | None = None) -> torch.Tensor:
     """A floating tensor of shape ``[..., K, dim]`` (``dim`` unchecked when ``None``)."""
     if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape [..., K, d]; got {type(t).__name__}")
+        raise TypeError(
+            f"{name} must be a torch.Tensor of shape [..., K, d]; got {type(t).__name__}"
+        )
     if t.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name} must be a floating tensor (float32 or float64); got {t.dtype}")
     if t.dim() < 2:
         raise ValueError(f"{name} must have shape [..., K, d]; got shape {tuple(t.shape)}")
     if dim is not None and t.shape[-1] != dim:
         raise ValueError(f"{name}.shape[-1] must equal {dim}; got shape {tuple(t.shape)}")
+    return t
+
+
+def check_module_config(generator: object, dtype: object, /, **sizes: object) -> dict:
+    """Check a module's ``generator``, ``dtype`` and ``sizes`` (ints >= 1); return ``sizes``.
+
+    The returned dict starts the module's ``config``, the arguments that rebuild it; the
+    module checks and adds its string options (``activation``, ``variance``) itself.
+    """
+    for name, value in sizes.items():
+        check_int(value, name)
+    check_generator(generator)
+    check_dtype(dtype)
+    return dict(sizes)
+
+
+def check_module_input(
+    name: str, t: object, dim: int | None, num_runs: int | None, like: torch.Tensor | None
+) -> torch.Tensor:
+    """A module's input: shape ``[..., K, dim]``, or ``[num_runs, K, dim]`` for a batched module.
+
+    ``dim`` is unchecked when ``None``. With ``like`` (a parameter of the module) the dtype must
+    be ``like.dtype``; without it, any floating dtype.
+    """
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor; got {type(t).__name__}")
+    if not t.is_floating_point() or (like is not None and t.dtype != like.dtype):
+        want = "floating" if like is None else f"of the module's dtype {like.dtype}"
+        raise TypeError(f"{name} must be a tensor {want}; got dtype {t.dtype}")
+    if num_runs is None and t.dim() < 2:
+        raise ValueError(f"{name} must have shape [..., K, d]; got {tuple(t.shape)}")
+    if num_runs is not None and (t.dim() != 3 or t.shape[0] != num_runs):
+        raise ValueError(
+            f"{name} must have shape [num_runs={num_runs}, K, d]; got {tuple(t.shape)}"
+        )
+    if dim is not None and t.shape[-1] != dim:
+        raise ValueError(f"{name}.shape[-1] must equal {name}_dim={dim}; got {t.shape[-1]}")
     return t

@@ -25,10 +25,17 @@ import math
 import torch
 from torch import nn
 
-from .validation import check_float_tensor, check_int, check_positive
-from .bounds import ba_lower_bound
-from .data import CorrelatedGaussian
-from .layers import _check_config, _check_input, _linear_init
+from ..bounds import ba_lower_bound
+from ..tasks import CorrelatedGaussian
+from ..validation import (
+    check_choice,
+    check_float_tensor,
+    check_int,
+    check_module_config,
+    check_module_input,
+    check_positive,
+)
+from .layers import Module, linear_init
 
 __all__ = [
     "VARIANCES",
@@ -43,13 +50,7 @@ VARIANCES: tuple[str, ...] = ("learned", "fixed")
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
-def _check_variance(variance: object) -> str:
-    if not isinstance(variance, str) or variance not in VARIANCES:
-        raise ValueError(f"variance must be one of {VARIANCES}; got {variance!r}")
-    return variance
-
-
-class GaussianDecoder(nn.Module):
+class GaussianDecoder(Module):
     r"""Linear-Gaussian decoder :math:`q(x \mid y) = \mathcal N(W y + b,\ \mathrm{diag}(\sigma^2))`.
 
     .. math::
@@ -63,16 +64,9 @@ class GaussianDecoder(nn.Module):
     :math:`\log\sigma^2` of shape ``[x_dim]``, initialised at 0. With ``variance="fixed"``
     the variance is the constant :math:`\sigma^2 = 1` (a buffer ``log_var`` of zeros).
     ``weight`` and ``bias`` are drawn like :class:`torch.nn.Linear`,
-    :math:`\mathcal U(-1/\sqrt{y\_dim}, 1/\sqrt{y\_dim})`, from ``generator``; the global RNG
-    is never touched when a generator is given.
-
-    Args:
-        x_dim: dimension of :math:`x`, an int >= 1.
-        y_dim: dimension of :math:`y`, an int >= 1.
-        variance: ``"learned"`` (per-dimension :math:`\sigma_k^2`) or ``"fixed"``
-            (:math:`\sigma^2 = 1`).
-        generator: ``torch.Generator`` for the initial weights, or ``None``.
-        device, dtype: of the parameters.
+    :math:`\mathcal U(-1/\sqrt{y\_dim}, 1/\sqrt{y\_dim})`, from ``generator`` (by
+    :func:`~mi_utils.nn.layers.linear_init`); the global RNG is never touched when a generator
+    is given.
 
     Reference: Barber & Agakov (2003); Poole et al. (2019), Sec. 2.1 (:math:`I_{\rm BA}`).
     """
@@ -87,12 +81,22 @@ class GaussianDecoder(nn.Module):
         device=None,
         dtype=None,
     ):
+        r"""A decoder of ``x`` ``[..., x_dim]`` from ``y`` ``[..., y_dim]``.
+
+        Args:
+            x_dim: dimension of :math:`x`, an int >= 1.
+            y_dim: dimension of :math:`y`, an int >= 1.
+            variance: ``"learned"`` (per-dimension :math:`\sigma_k^2`) or ``"fixed"``
+                (:math:`\sigma^2 = 1`); see :data:`VARIANCES`.
+            generator: ``torch.Generator`` for the initial weights, or ``None`` (the global
+                RNG).
+            device, dtype: of the parameters (``dtype`` floating).
+        """
         super().__init__()
-        self.config = _check_config(generator, dtype, x_dim=x_dim, y_dim=y_dim)
-        self.config["variance"] = _check_variance(variance)
-        weight, bias = _linear_init(y_dim, x_dim, generator, device, dtype)  # [y, x], [x]
-        self.weight = nn.Parameter(weight.T.contiguous())  # [x_dim, y_dim]
-        self.bias = nn.Parameter(bias)
+        self.config = check_module_config(generator, dtype, x_dim=x_dim, y_dim=y_dim)
+        self.config["variance"] = check_choice(variance, "variance", VARIANCES)
+        weight, bias = linear_init(y_dim, x_dim, generator, device, dtype)  # [x, y], [x]
+        self.weight, self.bias = nn.Parameter(weight), nn.Parameter(bias)
         log_var = torch.zeros(x_dim, device=device, dtype=weight.dtype)
         if variance == "learned":
             self.log_var = nn.Parameter(log_var)
@@ -147,7 +151,7 @@ class GaussianDecoder(nn.Module):
 
     def mean(self, y: torch.Tensor) -> torch.Tensor:
         r""":math:`W y_i + b` for ``y`` ``[..., K, y_dim]``: shape ``[..., K, x_dim]``."""
-        y = _check_input("y", y, self.config["y_dim"], None, self.weight)
+        y = check_module_input("y", y, self.config["y_dim"], None, self.weight)
         return y @ self.weight.T + self.bias
 
     def log_prob(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -158,8 +162,8 @@ class GaussianDecoder(nn.Module):
             y: ``[..., K, y_dim]``, with the leading shape of ``x``; pair ``i`` is
                 ``(x[..., i, :], y[..., i, :])``.
         """
-        x = _check_input("x", x, self.config["x_dim"], None, self.weight)
-        y = _check_input("y", y, self.config["y_dim"], None, self.weight)
+        x = check_module_input("x", x, self.config["x_dim"], None, self.weight)
+        y = check_module_input("y", y, self.config["y_dim"], None, self.weight)
         if x.shape[:-1] != y.shape[:-1]:
             raise ValueError(
                 "x and y must share the leading shape [..., K] (K joint pairs); "
@@ -174,15 +178,16 @@ class GaussianDecoder(nn.Module):
         return self.log_prob(x, y)
 
     def extra_repr(self) -> str:
+        """The configuration, shown by ``repr``."""
         return ", ".join(f"{k}={v}" for k, v in self.config.items())
 
 
 def _check_task(task: object) -> None:
-    for attr in ("dim", "entropy_x", "sample"):
+    for attr in ("x_dim", "y_dim", "entropy_x", "sample"):
         if not hasattr(task, attr):
             raise TypeError(
-                "task must have dim, entropy_x and sample(...) (e.g. "
-                f"mi_utils.data.CorrelatedGaussian); got {type(task).__name__} without {attr!r}"
+                "task must have x_dim, y_dim, entropy_x and sample(...) (e.g. "
+                f"mi_utils.tasks.CorrelatedGaussian); got {type(task).__name__} without {attr!r}"
             )
 
 
@@ -190,12 +195,13 @@ def fit_gaussian_decoder(
     task,
     variance: str = "learned",
     *,
-    steps: int = 500,
+    num_steps: int = 500,
     batch_size: int = 128,
     lr: float = 0.02,
     generator: torch.Generator | None = None,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
+    progress: bool | None = False,
 ) -> tuple[GaussianDecoder, torch.Tensor]:
     r"""Maximise the BA bound over a :class:`GaussianDecoder` with Adam.
 
@@ -205,48 +211,54 @@ def fit_gaussian_decoder(
 
         \hat I_{\rm BA} = h(X) + \frac1K \sum_{i=1}^K \log q(x_i \mid y_i),
 
-    and takes one Adam step on :math:`-\hat I_{\rm BA}`. The learning rate decays from ``lr``
-    to 0 along a half cosine, so the last iterates settle near the optimum of the family.
+    and takes one Adam step on :math:`-\hat I_{\rm BA}` (the project's fit loop,
+    :func:`mi_utils.train.fit`). The learning rate decays from ``lr`` to 0 along a half cosine,
+    so the last iterates settle near the optimum of the family.
 
     Args:
-        task: a task with ``dim``, ``entropy_x`` and ``sample(K, generator=, device=, dtype=)``
-            returning ``(x, y)`` of shape ``[K, dim]``, e.g.
-            :class:`mi_utils.data.CorrelatedGaussian` (the decoder sees ``y`` as observed,
-            so on the cubic task it reads :math:`y^3`).
+        task: a task with ``x_dim``, ``y_dim``, ``entropy_x`` and
+            ``sample(K, generator=, device=, dtype=)`` returning ``(x, y)`` of shapes
+            ``[K, x_dim]`` and ``[K, y_dim]``, e.g. :class:`mi_utils.tasks.CorrelatedGaussian`.
+            The decoder sees ``y`` as sampled, so on the cubic task
+            (:class:`mi_utils.tasks.TransformedTask` with ``y_transform=Cube()``) it reads
+            :math:`y^3`.
         variance: ``"learned"`` or ``"fixed"``, as in :class:`GaussianDecoder`.
-        steps: number of Adam steps, an int >= 1.
+        num_steps: number of Adam steps, an int >= 1.
         batch_size: joint pairs per step, an int >= 1.
         lr: initial learning rate, a real number > 0.
         generator: the only source of randomness (initial weights, then data).
         device, dtype: of the decoder and the data (default: CPU, ``torch.get_default_dtype()``).
+        progress: a progress bar, as in :func:`mi_utils.train.fit` (off by default).
 
     Returns:
-        ``(decoder, trace)``: the fitted decoder and ``trace`` of shape ``[steps]``, the
+        ``(decoder, trace)``: the fitted decoder and ``trace`` of shape ``[num_steps]``, the
         minibatch bound :math:`\hat I_{\rm BA}` (nats) at each step, before its update.
 
     Reference: Barber & Agakov (2003); Poole et al. (2019), Sec. 2.1.
     """
+    from ..train import fit  # here, not at the top: mi_utils.train imports mi_utils.nn
+
     _check_task(task)
-    variance = _check_variance(variance)
-    steps = check_int(steps, "steps")
+    variance = check_choice(variance, "variance", VARIANCES)
+    num_steps = check_int(num_steps, "num_steps")
     batch_size = check_int(batch_size, "batch_size")
     lr = check_positive(lr, "lr")
     dtype = dtype or torch.get_default_dtype()
-    dim = task.dim
-    decoder = GaussianDecoder(dim, dim, variance, generator=generator, device=device, dtype=dtype)
-    opt = torch.optim.Adam(decoder.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda t: 0.5 * (1.0 + math.cos(math.pi * t / steps))
+    decoder = GaussianDecoder(
+        task.x_dim, task.y_dim, variance, generator=generator, device=device, dtype=dtype
     )
-    trace = torch.empty(steps, device=decoder.weight.device, dtype=dtype)
-    for step in range(steps):
+
+    def objective(step: int) -> torch.Tensor:
         x, y = task.sample(batch_size, generator=generator, device=device, dtype=dtype)
-        bound = ba_lower_bound(decoder.log_prob(x, y), task.entropy_x)
-        opt.zero_grad(set_to_none=True)
-        (-bound).backward()
-        opt.step()
-        sched.step()
-        trace[step] = bound.detach()
+        return ba_lower_bound(decoder.log_prob(x, y), task.entropy_x)
+
+    def half_cosine(step: int) -> float:
+        return 0.5 * (1.0 + math.cos(math.pi * step / num_steps))
+
+    params = decoder.parameters()
+    trace = fit(
+        objective, params, num_steps, lr=lr, lr_lambda=half_cosine, progress=progress, desc="BA"
+    )
     return decoder, trace
 
 
@@ -265,11 +277,11 @@ def gaussian_task_gap(decoder: GaussianDecoder, task) -> torch.Tensor:
         - 1 + \log\frac{\sigma_k^2}{1-\rho^2} \right] \ge 0 .
 
     It is zero exactly at :math:`W = \rho I`, :math:`b = 0`, :math:`\sigma^2 = 1-\rho^2`.
-    Valid for the Gaussian task only (not the cubic one).
+    Valid for the Gaussian task only, not for a transformed one such as the cubic task.
 
     Args:
         decoder: a :class:`GaussianDecoder` with ``x_dim == y_dim == task.dim``.
-        task: a :class:`mi_utils.data.CorrelatedGaussian` with ``cubic=False``.
+        task: a :class:`mi_utils.tasks.CorrelatedGaussian`.
 
     Returns:
         A 0-d tensor, in nats (differentiable in the decoder's parameters).
@@ -279,11 +291,9 @@ def gaussian_task_gap(decoder: GaussianDecoder, task) -> torch.Tensor:
     if not isinstance(decoder, GaussianDecoder):
         raise TypeError(f"decoder must be a GaussianDecoder; got {type(decoder).__name__}")
     if not isinstance(task, CorrelatedGaussian):
-        raise TypeError(f"task must be a CorrelatedGaussian; got {type(task).__name__}")
-    if task.cubic:
-        raise ValueError(
-            "task must be the Gaussian task (cubic=False): the closed form needs "
-            "the Gaussian posterior p(x|y) = N(rho y, (1 - rho^2) I)"
+        raise TypeError(
+            "task must be a CorrelatedGaussian (the closed form needs the Gaussian posterior "
+            f"p(x|y) = N(rho y, (1 - rho^2) I)); got {type(task).__name__}"
         )
     dims = (decoder.config["x_dim"], decoder.config["y_dim"])
     if dims != (task.dim, task.dim):

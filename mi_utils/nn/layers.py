@@ -1,12 +1,18 @@
-r"""Building blocks of the critics: MLPs, single and batched over independent runs.
+r"""Building blocks of the critics: linear layers and MLPs, single and batched over runs.
 
 ``Batched*`` modules hold ``R = num_runs`` independent parameter sets stacked along a leading
 axis and serve all runs in one forward pass (``torch.baddbmm``), with no Python loop over runs.
 ``Batched*.from_modules`` stacks ``R`` single modules and ``.unbatched(r)`` copies run ``r`` out.
 
-Weights are initialised like :class:`torch.nn.Linear`,
+Weights use the layout of :class:`torch.nn.Linear`: ``weight`` is ``[out_dim, in_dim]`` (batched:
+``[R, out_dim, in_dim]``) and a layer computes :math:`x W^\top + b`. They are initialised like
+:class:`torch.nn.Linear`,
 :math:`W, b \sim \mathcal U(-1/\sqrt{\text{fan\_in}}, 1/\sqrt{\text{fan\_in}})`, from the
 module's own ``generator``: the global RNG is never touched when a generator is given.
+
+Every module class of :mod:`mi_utils.nn` derives from :class:`Module`, a
+:class:`torch.nn.Module` whose ``help()`` shows the class's own documentation rather than the
+hundred members of :class:`torch.nn.Module` (:class:`ModuleMeta`).
 """
 
 from __future__ import annotations
@@ -19,55 +25,79 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .validation import check_dtype, check_generator, check_int
+from ..validation import check_choice, check_int, check_module_config
 
-__all__ = ["ACTIVATIONS", "MLP", "BatchedLinear", "BatchedMLP", "Linear"]
+__all__ = [
+    "ACTIVATIONS",
+    "MLP",
+    "BatchedLinear",
+    "BatchedMLP",
+    "BatchedModule",
+    "Linear",
+    "Module",
+    "ModuleMeta",
+    "linear_init",
+    "mlp_for",
+]
 
+#: The hidden-layer activations, by name.
 ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh, "elu": F.elu, "softplus": F.softplus}
 
 
-# ----------------------------------------------------------------------------- validation
-def _check_config(generator: object, dtype: object, **config) -> dict:
-    """Check the sizes (ints >= 1), the activation, generator and dtype; return ``config``."""
-    for name, value in config.items():
-        if name == "activation" and (not isinstance(value, str) or value not in ACTIVATIONS):
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {value!r}")
-        if name != "activation":
-            check_int(value, name)
-    check_generator(generator)
-    check_dtype(dtype)
-    return config
+# ----------------------------------------------------------------------------- documentation
+# Class attributes that Python adds (and Module.__dir__) that help() would list as ours.
+_NOT_LISTED = frozenset({"__annotations__", "__dict__", "__dir__", "__module__", "__weakref__"})
 
 
-def _check_input(name: str, t: object, dim: int | None, num_runs: int | None, like) -> torch.Tensor:
-    """``t`` must be a tensor of ``like``'s dtype with shape ``[..., K, dim]`` (``[R, K, dim]``)."""
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor; got {type(t).__name__}")
-    if not t.is_floating_point() or (like is not None and t.dtype != like.dtype):
-        want = "floating" if like is None else f"of the module's dtype {like.dtype}"
-        raise TypeError(f"{name} must be a tensor {want}; got dtype {t.dtype}")
-    if num_runs is None and t.dim() < 2:
-        raise ValueError(f"{name} must have shape [..., K, d]; got {tuple(t.shape)}")
-    if num_runs is not None and (t.dim() != 3 or t.shape[0] != num_runs):
-        raise ValueError(
-            f"{name} must have shape [num_runs={num_runs}, K, d]; got {tuple(t.shape)}"
-        )
-    if dim is not None and t.shape[-1] != dim:
-        raise ValueError(f"{name}.shape[-1] must equal {name}_dim={dim}; got {t.shape[-1]}")
-    return t
+class ModuleMeta(type):
+    """Metaclass of the modules of :mod:`mi_utils`: ``dir(cls)`` lists only their own members.
+
+    :func:`help` (pydoc) lists a class's members from ``dir(cls)``. For a subclass of
+    :class:`torch.nn.Module` that means some 100 inherited members and pages of torch's text, in
+    which the class's own documentation is lost. Listing only the attributes defined by the
+    class and its bases from :mod:`mi_utils` keeps ``help()`` to our documentation. Nothing
+    else changes: attribute lookup, ``isinstance``, pickling, ``state_dict`` and
+    ``torch.compile`` go through the class itself, not ``dir``, and ``dir()`` of an instance
+    still lists every member (:class:`Module`).
+    """
+
+    def __dir__(cls) -> list[str]:
+        """The attributes defined by ``cls`` and its bases from :mod:`mi_utils`."""
+        names = set()
+        for klass in cls.__mro__:
+            if klass.__module__.partition(".")[0] == "mi_utils":
+                names.update(vars(klass))
+        return sorted(names - _NOT_LISTED)
+
+
+class Module(nn.Module, metaclass=ModuleMeta):
+    """Base class of the modules of :mod:`mi_utils`: ``help()`` shows only their own docs.
+
+    A :class:`torch.nn.Module` built by :class:`ModuleMeta`; subclass it as you would
+    :class:`torch.nn.Module`.
+    """
+
+    def __dir__(self) -> list[str]:
+        # nn.Module.__dir__ starts from dir(type(self)), which ModuleMeta trims for help();
+        # an instance keeps every member, so tab completion still offers state_dict, to, ...
+        return sorted(set(super().__dir__()) | set(type.__dir__(type(self))))
 
 
 # ----------------------------------------------------------------------------- batching
-class _Batched:
+class BatchedModule(metaclass=ModuleMeta):
     """Mixin turning a single module class into its batched twin over ``num_runs`` runs.
 
-    Subclasses list the mixin first and set ``single_cls``; the single class reads
-    ``self.num_runs`` (``None`` for a single module) to shape its parameters.
+    A batched class lists the mixin first and sets ``single_cls``, e.g.
+    ``class BatchedMLP(BatchedModule, MLP): single_cls = MLP``. Its constructor takes
+    ``num_runs`` first, then the single class's arguments. The single class reads
+    ``self.num_runs`` (``None`` for a single module) to shape its parameters and keeps its
+    constructor arguments, less ``generator``, ``device`` and ``dtype``, in ``self.config``.
     """
 
     single_cls: type[nn.Module]
 
     def __init__(self, num_runs: int, *args, **kwargs):
+        """``R = num_runs`` runs (an int >= 1); the other arguments go to ``single_cls``."""
         self.num_runs = check_int(num_runs, "num_runs")
         super().__init__(*args, **kwargs)
 
@@ -116,10 +146,13 @@ class _Batched:
 
 
 # ----------------------------------------------------------------------------- layers
-def _linear_init(in_dim, out_dim, generator, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weight ``[in, out]`` and bias ``[out]`` drawn from ``U(-1/sqrt(in), 1/sqrt(in))``.
+def linear_init(
+    in_dim: int, out_dim: int, generator=None, device=None, dtype=None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight ``[out_dim, in_dim]`` then bias ``[out_dim]``, from ``U(-1/sqrt(in), 1/sqrt(in))``.
 
-    Drawn on the generator's device, then moved, so one seed gives the same weights anywhere.
+    The default of :class:`torch.nn.Linear`, drawn from ``generator``. The draws are made on
+    the generator's device and then moved, so one seed gives the same weights on any device.
     """
     bound = 1.0 / math.sqrt(in_dim)
     draw_on = generator.device if generator is not None else device
@@ -128,22 +161,32 @@ def _linear_init(in_dim, out_dim, generator, device, dtype) -> tuple[torch.Tenso
         u = torch.rand(shape, generator=generator, device=draw_on, dtype=dtype)
         return ((2.0 * u - 1.0) * bound).to(device=device)
 
-    return draw(in_dim, out_dim), draw(out_dim)
+    return draw(out_dim, in_dim), draw(out_dim)
 
 
-class Linear(nn.Module):
-    r"""Affine map :math:`x W + b` with ``weight`` ``[in_dim, out_dim]`` and ``bias`` ``[out_dim]``.
+class Linear(Module):
+    r"""Affine map :math:`x W^\top + b`: ``[..., in_dim] -> [..., out_dim]``.
 
-    Initialised like :class:`torch.nn.Linear` from ``generator``.
+    ``weight`` :math:`W` is ``[out_dim, in_dim]`` and ``bias`` :math:`b` is ``[out_dim]``, as in
+    :class:`torch.nn.Linear` (whose ``state_dict`` it shares), initialised by
+    :func:`linear_init`.
     """
 
     num_runs: int | None = None
 
     def __init__(self, in_dim: int, out_dim: int, *, generator=None, device=None, dtype=None):
+        """A layer of ``in_dim`` inputs and ``out_dim`` outputs.
+
+        Args:
+            in_dim, out_dim: ints >= 1.
+            generator: ``torch.Generator`` for the initial weights (weight, then bias), or
+                ``None`` (the global RNG).
+            device, dtype: of the parameters (``dtype`` floating).
+        """
         super().__init__()
-        self.config = _check_config(generator, dtype, in_dim=in_dim, out_dim=out_dim)
+        self.config = check_module_config(generator, dtype, in_dim=in_dim, out_dim=out_dim)
         num_draws = 1 if self.num_runs is None else self.num_runs
-        draws = [_linear_init(in_dim, out_dim, generator, device, dtype) for _ in range(num_draws)]
+        draws = [linear_init(in_dim, out_dim, generator, device, dtype) for _ in range(num_draws)]
         weight, bias = (torch.stack(ts) for ts in zip(*draws, strict=True))
         if self.num_runs is None:
             weight, bias = weight[0], bias[0]
@@ -152,15 +195,17 @@ class Linear(nn.Module):
         self.weight, self.bias = nn.Parameter(weight), nn.Parameter(bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x @ self.weight + self.bias
+        """``x`` ``[..., in_dim]`` to ``[..., out_dim]``."""
+        return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
+        """The sizes, shown by ``repr``."""
         runs = {} if self.num_runs is None else {"num_runs": self.num_runs}
         return ", ".join(f"{k}={v}" for k, v in {**runs, **self.config}.items())
 
 
-class BatchedLinear(_Batched, Linear):
-    """``R`` independent :class:`Linear` maps: weight ``[R, in, out]``, bias ``[R, 1, out]``.
+class BatchedLinear(BatchedModule, Linear):
+    """``R`` independent :class:`Linear` maps: weight ``[R, out, in]``, bias ``[R, 1, out]``.
 
     Maps ``[R, N, in] -> [R, N, out]`` with one ``torch.baddbmm``. Run ``r`` is drawn like the
     ``r``-th of ``R`` :class:`Linear` layers built in turn from the same generator.
@@ -169,14 +214,15 @@ class BatchedLinear(_Batched, Linear):
     single_cls = Linear
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.baddbmm(self.bias, x, self.weight)
+        """``x`` ``[R, N, in_dim]`` to ``[R, N, out_dim]``."""
+        return torch.baddbmm(self.bias, x, self.weight.transpose(-1, -2))
 
 
-class MLP(nn.Module):
+class MLP(Module):
     """``num_layers`` hidden layers of ``hidden_dim`` units and a linear ``out_dim`` output.
 
-    Maps ``[..., in_dim] -> [..., out_dim]``. ``forward(h, start=1)`` skips the first layer:
-    ``h`` is then the first hidden activation.
+    Maps ``[..., in_dim] -> [..., out_dim]``; the layers are :class:`Linear` s in ``layers``.
+    ``forward(h, start=1)`` skips the first layer: ``h`` is then the first hidden activation.
     """
 
     num_runs: int | None = None
@@ -193,17 +239,30 @@ class MLP(nn.Module):
         device=None,
         dtype=None,
     ):
+        """An MLP ``in_dim -> hidden_dim (x num_layers) -> out_dim``.
+
+        Args:
+            in_dim, hidden_dim, out_dim: ints >= 1.
+            num_layers: number of hidden layers, an int >= 1.
+            activation: a key of :data:`ACTIVATIONS` (``"relu"``, ``"tanh"``, ``"elu"``,
+                ``"softplus"``), applied after each hidden layer.
+            generator: ``torch.Generator`` for the initial weights (layer by layer, weight
+                then bias), or ``None`` (the global RNG).
+            device, dtype: of the parameters (``dtype`` floating).
+        """
         super().__init__()
-        self.config = _check_config(
+        self.config = check_module_config(
             generator, dtype, in_dim=in_dim, hidden_dim=hidden_dim, out_dim=out_dim,
-            num_layers=num_layers, activation=activation,
+            num_layers=num_layers,
         )  # fmt: skip
+        self.config["activation"] = check_choice(activation, "activation", sorted(ACTIVATIONS))
         dims = [in_dim] + [hidden_dim] * num_layers + [out_dim]
         opts = dict(generator=generator, device=device, dtype=dtype)
         layer = Linear if self.num_runs is None else partial(BatchedLinear, self.num_runs)
         self.layers = nn.ModuleList(layer(a, b, **opts) for a, b in pairwise(dims))
 
     def forward(self, h: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """``h`` ``[..., in_dim]`` (batched: ``[R, ..., in_dim]``) to ``[..., out_dim]``."""
         shape = h.shape
         if self.num_runs is not None:  # [R, ..., in] -> [R, N, in] for torch.baddbmm
             h = h.reshape(shape[0], -1, shape[-1])
@@ -214,14 +273,19 @@ class MLP(nn.Module):
         return out.reshape(*shape[:-1], out.shape[-1])
 
 
-class BatchedMLP(_Batched, MLP):
+class BatchedMLP(BatchedModule, MLP):
     """``R`` independent :class:`MLP` s: ``[R, ..., in_dim] -> [R, ..., out_dim]`` in one pass."""
 
     single_cls = MLP
 
 
-def _mlp(module: nn.Module, *args, **kwargs) -> MLP:
-    """An :class:`MLP`, or a :class:`BatchedMLP` when ``module`` is batched."""
+def mlp_for(module: nn.Module, *args, **kwargs) -> MLP:
+    """An :class:`MLP` for ``module``, batched like it.
+
+    A :class:`BatchedMLP` of ``module.num_runs`` runs when ``module`` is batched (its
+    ``num_runs`` is not ``None``), else an :class:`MLP`; ``args`` and ``kwargs`` go to
+    :class:`MLP`.
+    """
     if module.num_runs is None:
         return MLP(*args, **kwargs)
     return BatchedMLP(module.num_runs, *args, **kwargs)

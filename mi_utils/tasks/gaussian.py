@@ -46,7 +46,7 @@ LOG_2PI = math.log(2.0 * math.pi)
 
 
 # ----------------------------------------------------------------------------- validation
-def _check_dim(dim: object) -> int:  # noqa: D103
+def _check_dim(dim: object) -> int:
     return check_int(dim, "dim")
 
 
@@ -230,9 +230,7 @@ def gaussian_log_conditional(
     return -0.5 * (x.shape[-1] * (LOG_2PI + torch.log(var)) + d2 / var)
 
 
-def gaussian_log_ratio(
-    x: torch.Tensor, y: torch.Tensor, rho: float | torch.Tensor
-) -> torch.Tensor:
+def gaussian_log_ratio(x: torch.Tensor, y: torch.Tensor, rho: float | torch.Tensor) -> torch.Tensor:
     r"""The optimal critic :math:`f^*(x_j, y_i)=\log p(y_i\mid x_j)-\log p(y_i)`, ``[..., K, K]``.
 
     .. math::
@@ -248,7 +246,11 @@ def gaussian_log_ratio(
     r = _as_rho_tensor(_check_rho(rho), x)
     var = 1.0 - r * r
     d2 = _sq_dist_scaled(x, y, r)
-    return -0.5 * x.shape[-1] * torch.log(var) - 0.5 * d2 / var + 0.5 * y.square().sum(-1)[..., :, None]
+    return (
+        -0.5 * x.shape[-1] * torch.log(var)
+        - 0.5 * d2 / var
+        + 0.5 * y.square().sum(-1)[..., :, None]
+    )
 
 
 # ----------------------------------------------------------------------------- task object

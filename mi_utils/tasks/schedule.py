@@ -42,7 +42,9 @@ class Schedule:
                 raise TypeError(f"segments must hold (task, num_steps) pairs; got {seg!r}")
             task, n = seg
             if not isinstance(task, Task):
-                raise TypeError(f"segments must hold mi_utils.tasks.Task; got {type(task).__name__}")
+                raise TypeError(
+                    f"segments must hold mi_utils.tasks.Task; got {type(task).__name__}"
+                )
             checked.append((task, check_int(n, "num_steps")))
         dims = {(t.x_dim, t.y_dim) for t, _ in checked}
         if len(dims) != 1:
@@ -99,7 +101,14 @@ class Schedule:
         return np.repeat(np.asarray(self.levels, dtype=np.float64), [n for _, n in self.segments])
 
     def sample_steps(
-        self, start: int, num_steps: int, num_samples: int, *, generator=None, device=None, dtype=None
+        self,
+        start: int,
+        num_steps: int,
+        num_samples: int,
+        *,
+        generator=None,
+        device=None,
+        dtype=None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Batches for steps ``start .. start + num_steps - 1``: ``[num_steps, K, d]`` each.
 

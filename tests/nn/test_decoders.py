@@ -1,4 +1,4 @@
-"""Tests of mi_utils.decoders: the Gaussian decoder of the Barber–Agakov bound."""
+"""Tests of mi_utils.nn.decoders: the Gaussian decoder of the Barber–Agakov bound."""
 
 from __future__ import annotations
 
@@ -8,13 +8,8 @@ import pytest
 import torch
 
 from mi_utils.bounds import ba_lower_bound
-from mi_utils.data import CorrelatedGaussian
-from mi_utils.decoders import (
-    VARIANCES,
-    GaussianDecoder,
-    fit_gaussian_decoder,
-    gaussian_task_gap,
-)
+from mi_utils.nn import VARIANCES, GaussianDecoder, fit_gaussian_decoder, gaussian_task_gap
+from mi_utils.tasks import CorrelatedGaussian, Cube, TransformedTask
 
 F64 = torch.float64
 
@@ -40,9 +35,7 @@ def fixed_variance_kl(task: CorrelatedGaussian) -> float:
 
 def mc_bound(decoder, task, num_batches=200, batch_size=250, seed=1):
     """BA estimates of ``num_batches`` independent batches: mean and standard error."""
-    x, y = task.sample(num_batches * batch_size, generator=gen(seed), dtype=F64)
-    x = x.reshape(num_batches, batch_size, task.dim)
-    y = y.reshape(num_batches, batch_size, task.dim)
+    x, y = task.sample(batch_size, batch_shape=(num_batches,), generator=gen(seed), dtype=F64)
     with torch.no_grad():
         est = ba_lower_bound(decoder.log_prob(x, y), task.entropy_x)  # [R]
     assert est.shape == (num_batches,)
@@ -148,7 +141,7 @@ def test_closed_form_gap_matches_monte_carlo_for_arbitrary_parameters():
 def test_fit_reaches_the_best_bound_of_the_family(variance):
     task = CorrelatedGaussian.from_mi(6.0, dim=10)
     dec, trace = fit_gaussian_decoder(
-        task, variance, steps=600, batch_size=256, lr=0.02, generator=gen(7), dtype=F64
+        task, variance, num_steps=600, batch_size=256, lr=0.02, generator=gen(7), dtype=F64
     )
     assert trace.shape == (600,) and torch.isfinite(trace).all()
     best = 0.0 if variance == "learned" else fixed_variance_kl(task)
@@ -160,18 +153,35 @@ def test_fit_reaches_the_best_bound_of_the_family(variance):
 def test_fit_is_reproducible_and_leaves_the_global_rng_alone():
     task = CorrelatedGaussian.from_mi(2.0, dim=4)
     state = torch.get_rng_state()
-    a, ta = fit_gaussian_decoder(task, steps=20, batch_size=16, generator=gen(3))
-    b, tb = fit_gaussian_decoder(task, steps=20, batch_size=16, generator=gen(3))
+    a, ta = fit_gaussian_decoder(task, num_steps=20, batch_size=16, generator=gen(3))
+    b, tb = fit_gaussian_decoder(task, num_steps=20, batch_size=16, generator=gen(3))
     GaussianDecoder(4, 4, generator=gen(4))
     assert torch.equal(torch.get_rng_state(), state)
     assert torch.equal(ta, tb) and torch.equal(a.weight, b.weight)
 
 
+def test_fit_uses_the_task_dims_and_records_one_value_per_step():
+    class Shifted:  # x = y[:, :2] + noise: a task with x_dim != y_dim, duck-typed
+        x_dim, y_dim, entropy_x = 2, 3, 0.0
+
+        def sample(self, num_samples, *, batch_shape=(), generator=None, device=None, dtype=None):
+            y = torch.randn(*batch_shape, num_samples, 3, generator=generator, dtype=dtype)
+            noise = torch.randn(*batch_shape, num_samples, 2, generator=generator, dtype=dtype)
+            return y[..., :2] + 0.1 * noise, y
+
+    dec, trace = fit_gaussian_decoder(Shifted(), num_steps=300, batch_size=64, generator=gen(2))
+    assert dec.weight.shape == (2, 3) and trace.shape == (300,)
+    assert not trace.requires_grad
+    target = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    assert (dec.weight.detach() - target).abs().max() < 0.1
+
+
 def test_fit_on_the_cubic_task_stays_well_below_the_mi():
     # the best linear-Gaussian decoder of x from y^3 reaches only -(d/2) log(1 - 3 rho^2 / 5)
-    task = CorrelatedGaussian.from_mi(5.0, dim=5, cubic=True)
-    dec, _ = fit_gaussian_decoder(task, steps=600, batch_size=256, generator=gen(8), dtype=F64)
-    best = -0.5 * task.dim * math.log(1 - 0.6 * task.rho**2)
+    gaussian = CorrelatedGaussian.from_mi(5.0, dim=5)
+    task = TransformedTask(gaussian, y_transform=Cube())
+    dec, _ = fit_gaussian_decoder(task, num_steps=600, batch_size=256, generator=gen(8), dtype=F64)
+    best = -0.5 * gaussian.dim * math.log(1 - 0.6 * gaussian.rho**2)
     mean, se = mc_bound(dec, task)
     assert mean < best + 4 * se
     assert abs(mean - best) < 4 * se + 0.1
@@ -225,15 +235,15 @@ def test_fit_and_gap_reject_bad_inputs():
     task = CorrelatedGaussian.from_mi(1.0, dim=2)
     with pytest.raises(TypeError, match="task"):
         fit_gaussian_decoder(object())
-    with pytest.raises(ValueError, match="steps"):
-        fit_gaussian_decoder(task, steps=0)
+    with pytest.raises(ValueError, match="num_steps"):
+        fit_gaussian_decoder(task, num_steps=0)
     with pytest.raises(ValueError, match="lr"):
         fit_gaussian_decoder(task, lr=-1.0)
     with pytest.raises(ValueError, match="variance"):
         fit_gaussian_decoder(task, variance="full")
     dec = GaussianDecoder(2, 2, generator=gen())
-    with pytest.raises(ValueError, match="task"):
-        gaussian_task_gap(dec, CorrelatedGaussian.from_mi(1.0, dim=2, cubic=True))
+    with pytest.raises(TypeError, match="task must be a CorrelatedGaussian"):
+        gaussian_task_gap(dec, TransformedTask(task, y_transform=Cube()))
     with pytest.raises(ValueError, match=r"task\.dim"):
         gaussian_task_gap(dec, CorrelatedGaussian.from_mi(1.0, dim=3))
     with pytest.raises(TypeError, match="decoder"):

@@ -12,7 +12,7 @@ Run it with a JSON config on stdin; it prints one JSON object on stdout::
     echo '{"estimators": ["nwj", "infonce"], "critics": ["separable", "concat"], "steps": 200,
            "batch_size": 64, "dim": 20, "mi": 2.0, "lr": 5e-4, "hidden_dim": 256,
            "embed_dim": 32, "num_layers": 2, "seed": 0, "device": "cpu"}' \\
-        | .venv-mist/bin/python mi_utils/bench_mist_worker.py
+        | .venv-mist/bin/python benchmarks/mist_worker.py
 
 Optional keys: ``alpha`` (I_alpha, 0.01), ``smile_clip`` (tau, 5.0), ``ema_rate`` (MINE,
 0.01, i.e. torch-mist's ``gamma = 1 - ema_rate``) and ``neg_samples``: ``"all"`` (default:
@@ -52,10 +52,11 @@ def _dv(critic, baseline, cfg, neg):
     return BaselineDiscriminativeMIEstimator(critic, BatchLogMeanExp("all"), **neg)
 
 
-# Our estimator names -> torch-mist constructors, called as f(critic, baseline, cfg, neg) where
-# `baseline` is a learned log-baseline MLP (only TUBA and I_alpha use it) and `neg` holds the
-# neg_samples keyword (empty for torch-mist's own default).
-ESTIMATORS = {
+# The translation of mi_utils' registry names into torch-mist constructors (this worker cannot
+# import mi_utils: torch-mist pins numpy<2). Called as f(critic, baseline, cfg, neg) where
+# `baseline` is a learned log-baseline MLP (for the estimators the payload's "needs_baseline"
+# lists) and `neg` holds the neg_samples keyword (empty for torch-mist's own default).
+TORCH_MIST_COUNTERPARTS = {
     # NWJ: ConstantBaseline(1): E_p[f] - E_q[e^(f - 1)].
     "nwj": lambda c, b, cfg, neg: NWJ(c, **neg),
     # TUBA with a learned baseline: torch-mist's LearnableBaseline a(x) (pyro DenseNN).
@@ -73,7 +74,6 @@ ESTIMATORS = {
     # SMILE: trains JS, evaluates DV on scores clamped to [-tau, tau].
     "smile": lambda c, b, cfg, neg: SMILE(c, tau=cfg.get("smile_clip", 5.0), **neg),
 }
-_NEEDS_BASELINE = ("tuba", "interpolated")
 
 
 def _neg_kwargs(name: str, mode: str) -> dict:
@@ -96,9 +96,10 @@ def build(name: str, critic_kind: str, cfg: dict) -> DiscriminativeMIEstimator:
         critic = joint_critic(d, d, hidden_dims=[width] * cfg["num_layers"])
     else:
         raise ValueError(f"critic must be 'separable' or 'concat'; got {critic_kind!r}")
-    baseline = baseline_nn(d, hidden_dims=hidden) if name in _NEEDS_BASELINE else None
+    needs_baseline = name in cfg.get("needs_baseline", ())
+    baseline = baseline_nn(d, hidden_dims=hidden) if needs_baseline else None
     neg = _neg_kwargs(name, cfg.get("neg_samples", "all"))
-    return ESTIMATORS[name](critic, baseline, cfg, neg)
+    return TORCH_MIST_COUNTERPARTS[name](critic, baseline, cfg, neg)
 
 
 def _loss_is_minus_estimate(est: DiscriminativeMIEstimator) -> bool:
@@ -140,7 +141,7 @@ def main() -> None:
     cfg = json.load(sys.stdin)
     pairs, unsupported = [], []
     for name in cfg["estimators"]:
-        if name not in ESTIMATORS:
+        if name not in TORCH_MIST_COUNTERPARTS:
             unsupported.append({"estimator": name, "reason": "no torch-mist counterpart"})
             continue
         pairs += [(name, critic) for critic in cfg["critics"]]

@@ -1,21 +1,22 @@
 """Benchmark: the vectorized trainer against a per-run loop and against torch-mist.
 
-``python -m mi_utils.bench`` trains the same runs (estimators x critics on the correlated
-Gaussian task, same architecture, batch size, learning rate and number of steps) three ways and
-times each:
+``python -m benchmarks.bench`` (from the repository root; ``make bench``) trains the same runs
+(estimators x critics on the correlated Gaussian task, same architecture, batch size, learning
+rate and number of steps) three ways and times each:
 
 ``vectorized``
     :func:`mi_utils.train.train`: every run in one batched model.
 ``loop``
     A plain per-run PyTorch loop, written here as the straightforward reference a user would
-    write: ``torch.nn`` MLPs, one Adam per run, runs trained one after the other, the concat
-    critic applied to all ``K^2`` concatenated pairs. It uses :mod:`mi_utils.bounds` for the
-    bounds, so only the training machinery differs.
+    write: ``torch.nn`` MLPs, one Adam per run (the library's fit loop, :func:`mi_utils.train.fit`,
+    with one run), runs trained one after the other, the concat critic applied to all ``K^2``
+    concatenated pairs. It evaluates the bounds through :mod:`mi_utils.estimators`, so only the
+    batching differs.
 ``torch_mist``
     The peer library torch-mist (PyPI ``torch-mist``), which pins ``numpy<2``: it runs in its
-    own virtual environment (``.venv-mist``, made by ``make bench-setup``) through
-    ``mi_utils/bench_mist_worker.py``. Skipped, and reported as unavailable, when that
-    environment is missing (unless ``--mist require``).
+    own virtual environment (``.venv-mist``, made by ``make bench-setup``; another one with
+    ``--mist-python``) through ``benchmarks/mist_worker.py``. Skipped, and reported as
+    unavailable, when that environment is missing (unless ``--mist require``).
 
 It prints a table and, with ``--json``, one JSON object with each method's ``wall_seconds``
 and ``steps_per_second`` (run-steps per second), the ratios ``loop_over_vectorized`` and
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
@@ -37,9 +37,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .config import default_device
-from .data import mi_to_rho
-from .train import ESTIMATORS, Run, TrainConfig, estimate, fixed_schedule, train
+from mi_utils import book, estimators
+from mi_utils.device import default_device
+from mi_utils.tasks import CorrelatedGaussian, Task
+from mi_utils.train import Run, TrainConfig, fit, train
 
 __all__ = ["JSON_KEYS", "main", "run_benchmark"]
 
@@ -49,9 +50,10 @@ JSON_KEYS = (
 )  # fmt: skip
 ROOT = Path(__file__).resolve().parents[1]
 MIST_PYTHON = ROOT / ".venv-mist" / "bin" / "python"
-MIST_WORKER = Path(__file__).with_name("bench_mist_worker.py")
+MIST_WORKER = Path(__file__).with_name("mist_worker.py")
 # The paper's I_alpha at alpha = 0.5 stands for the interpolated family in the benchmark.
 BENCH_ALPHA = 0.5
+_get_estimator, _registry_names = estimators.get, estimators.names  # `estimators` is an argument
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -65,15 +67,15 @@ def _mlp(in_dim: int, hidden: int, out_dim: int, layers: int) -> nn.Sequential:
 class _LoopCritic(nn.Module):
     """A straightforward critic: separable h(y) g(x)^T, or an MLP on all K^2 concatenations."""
 
-    def __init__(self, kind: str, cfg: TrainConfig):
+    def __init__(self, kind: str, x_dim: int, y_dim: int, cfg: TrainConfig):
         super().__init__()
         self.kind = kind
         if kind == "separable":
-            self.g = _mlp(cfg.dim, cfg.hidden_dim, cfg.embed_dim, cfg.num_layers)
-            self.h = _mlp(cfg.dim, cfg.hidden_dim, cfg.embed_dim, cfg.num_layers)
+            self.g = _mlp(x_dim, cfg.hidden_dim, cfg.embed_dim, cfg.num_layers)
+            self.h = _mlp(y_dim, cfg.hidden_dim, cfg.embed_dim, cfg.num_layers)
         else:
             hidden = cfg.concat_hidden_dim or cfg.hidden_dim
-            self.net = _mlp(2 * cfg.dim, hidden, 1, cfg.num_layers)
+            self.net = _mlp(x_dim + y_dim, hidden, 1, cfg.num_layers)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.kind == "separable":
@@ -83,37 +85,37 @@ class _LoopCritic(nn.Module):
         return self.net(pairs).squeeze(-1)  # [i, j] = f(x_j, y_i)
 
 
-def _loop_train_one(run: Run, mi: float, steps: int, cfg: TrainConfig, device) -> torch.Tensor:
-    torch.manual_seed(run.seed)  # the plain way (the caller restores the global RNG after)
-    critic = _LoopCritic(run.critic, cfg).to(device)
+def _loop_train_one(run: Run, steps: int, cfg: TrainConfig, device) -> torch.Tensor:
+    """One run, the plain way: global RNG, torch.nn modules, the registry's evaluate."""
+    torch.manual_seed(run.seed)  # the caller restores the global RNG afterwards
+    task: Task = run.task
+    spec = run.spec
+    critic = _LoopCritic(run.critic, task.x_dim, task.y_dim, cfg).to(device)
     params = list(critic.parameters())
     baseline = None
-    if run.estimator in ("tuba", "interpolated"):
-        baseline = _mlp(cfg.dim, cfg.hidden_dim, 1, cfg.num_layers).to(device)
+    if spec.needs_baseline:
+        hidden = cfg.baseline_hidden_dim or cfg.hidden_dim
+        baseline = _mlp(task.y_dim, hidden, 1, cfg.num_layers).to(device)
         params += list(baseline.parameters())
-    opt = torch.optim.Adam(params, lr=cfg.lr)
-    rho = mi_to_rho(mi, cfg.dim)
-    log_ema = None
-    values = torch.empty(steps, device=device)
-    for step in range(steps):
-        x = torch.randn(cfg.batch_size, cfg.dim, device=device)
-        y = rho * x + math.sqrt(1 - rho * rho) * torch.randn(cfg.batch_size, cfg.dim, device=device)
-        scores = critic(x, y)
+    state = [None]
+    options = run.resolved_options
+
+    def objective(step: int) -> torch.Tensor:
+        x, y = task.sample(cfg.batch_size, device=device)
         log_a = baseline(y).squeeze(-1) if baseline is not None else None
-        value, log_ema = estimate(run.estimator, scores, cfg, log_a, run.alpha, log_ema)
-        opt.zero_grad()
-        (-value).backward()
-        opt.step()
-        values[step] = value.detach()
-    return values
+        value, state[0] = spec(critic(x, y), log_baseline=log_a, state=state[0], **options)
+        return value
+
+    return fit(objective, params, steps, lr=cfg.lr, progress=False)
 
 
 # ----------------------------------------------------------------------------- benchmark
-def _runs(estimators, critics) -> list[Run]:
+def _runs(names, critics, task: Task) -> list[Run]:
     return [
-        Run(e, c, "gaussian", alpha=BENCH_ALPHA if e == "interpolated" else None, seed=i)
-        for i, (e, c) in enumerate((e, c) for c in critics for e in estimators)
-    ]
+        Run(e, c, task, seed=i, **({"alpha": BENCH_ALPHA} if "alpha" in estimators.get(e).options
+                                  else {}))
+        for i, (e, c) in enumerate((e, c) for c in critics for e in names)
+    ]  # fmt: skip
 
 
 def _tail_mean(values, frac: float = 0.1) -> float:
@@ -126,15 +128,17 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _mist(runs, steps, cfg: TrainConfig, mi: float, device, mode: str) -> dict | None:
+def _mist(runs, steps, cfg: TrainConfig, mi: float, device, mode: str, python: Path) -> dict | None:
     if mode == "skip":
         return None
-    if not MIST_PYTHON.exists():
+    if not python.exists():
         if mode == "require":
-            raise RuntimeError(f"{MIST_PYTHON} is missing: run `make bench-setup` first")
-        return {"available": False, "reason": f"{MIST_PYTHON.parent.parent.name} not set up"}
+            raise RuntimeError(f"{python} is missing: run `make bench-setup` first")
+        return {"available": False, "reason": f"{python.parent.parent.name} not set up"}
+    names = list(dict.fromkeys(r.estimator for r in runs))
     payload = dict(
-        estimators=sorted({r.estimator for r in runs}, key=ESTIMATORS.index),
+        estimators=names,
+        needs_baseline=[n for n in names if estimators.get(n).needs_baseline],
         critics=sorted({r.critic for r in runs}),
         steps=steps, batch_size=cfg.batch_size, dim=cfg.dim, mi=mi, lr=cfg.lr,
         hidden_dim=cfg.hidden_dim, embed_dim=cfg.embed_dim, num_layers=cfg.num_layers,
@@ -142,7 +146,7 @@ def _mist(runs, steps, cfg: TrainConfig, mi: float, device, mode: str) -> dict |
         seed=0, device=str(device), alpha=BENCH_ALPHA,
     )  # fmt: skip
     res = subprocess.run(
-        [str(MIST_PYTHON), str(MIST_WORKER)],
+        [str(python), str(MIST_WORKER)],
         input=json.dumps(payload),
         capture_output=True,
         text=True,
@@ -156,38 +160,54 @@ def _mist(runs, steps, cfg: TrainConfig, mi: float, device, mode: str) -> dict |
     return out
 
 
+def default_estimators() -> tuple[str, ...]:
+    """The estimators of the paper's staircase (the registry's ``"staircase"`` tag)."""
+    return estimators.names(tag="staircase")
+
+
 def run_benchmark(
     *,
     steps: int = 200,
-    estimators=("nwj", "tuba", "dv", "mine", "js", "infonce", "interpolated"),
+    estimators: tuple[str, ...] | None = None,
     critics=("separable", "concat"),
     device: str | None = None,
     mi: float = 2.0,
+    task: Task | None = None,
     config: TrainConfig | None = None,
     mist: str = "auto",
+    mist_python: str | Path | None = None,
     tolerance: float = 0.5,
 ) -> dict:
-    """Time the three methods on the same runs; return the JSON-ready result (``JSON_KEYS``)."""
+    """Time the three methods on the same runs; return the JSON-ready result (``JSON_KEYS``).
+
+    ``estimators`` defaults to :func:`default_estimators`; ``task`` to the correlated Gaussian
+    with ``mi`` nats in dimension 20 (torch-mist runs only on that task).
+    """
     if mist not in ("auto", "skip", "require"):
         raise ValueError(f"mist must be one of ('auto', 'skip', 'require'); got {mist!r}")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be an int >= 1; got {steps!r}")
-    for e in estimators:
-        if e not in ESTIMATORS:
-            raise ValueError(f"estimators must be among {ESTIMATORS}; got {e!r}")
-    cfg = config or TrainConfig.for_profile("full")
+    names = default_estimators() if estimators is None else tuple(estimators)
+    for e in names:
+        _get_estimator(e)  # unknown names raise, listing the accepted ones
+    if task is None:
+        task = CorrelatedGaussian.from_mi(mi, book.DIM)
+    elif not isinstance(task, CorrelatedGaussian):
+        mist = "skip"  # the torch-mist worker samples the correlated Gaussian itself
+    mi = float(task.mi)
+    cfg = config or book.train_config("full")
     dev = default_device(device)
-    runs = _runs(estimators, critics)
+    runs = _runs(names, critics, task)
     n = len(runs)
 
     # Untimed warm-up of both methods: one-time costs (thread pools, allocator, kernel caches)
     # would otherwise land on whichever method runs first.
-    train(runs, fixed_schedule(mi, 2), cfg, device=dev, progress=False)
+    train(runs, 2, cfg, device=dev, progress=False)
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-        _loop_train_one(runs[0], mi, 2, cfg, dev)
+        _loop_train_one(runs[0], 2, cfg, dev)
     _sync(dev)
     t0 = time.perf_counter()
-    df = train(runs, fixed_schedule(mi, steps), cfg, device=dev, progress=False)
+    df = train(runs, steps, cfg, device=dev, progress=False).frame
     _sync(dev)
     t_vec = time.perf_counter() - t0
     vec = {
@@ -198,12 +218,13 @@ def run_benchmark(
     loop = {}
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         for rid, run in enumerate(runs):  # the reference: one run after the other
-            loop[rid] = _loop_train_one(run, mi, steps, cfg, dev)
+            loop[rid] = _loop_train_one(run, steps, cfg, dev)
     _sync(dev)
     t_loop = time.perf_counter() - t0
     loop = {rid: _tail_mean(v.cpu().tolist()) for rid, v in loop.items()}
 
-    mist_out = _mist(runs, steps, cfg, mi, dev, mist)
+    python = Path(mist_python) if mist_python is not None else MIST_PYTHON
+    mist_out = _mist(runs, steps, cfg, mi, dev, mist, python)
     methods = {
         "vectorized": {"wall_seconds": t_vec, "steps_per_second": n * steps / t_vec},
         "loop": {"wall_seconds": t_loop, "steps_per_second": n * steps / t_loop},
@@ -280,20 +301,27 @@ def _table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line entry point: ``python -m mi_utils.bench --help``."""
-    p = argparse.ArgumentParser(prog="python -m mi_utils.bench", description=__doc__.split("\n")[0])
+    """Command line entry point: ``python -m benchmarks.bench --help``."""
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench", description=__doc__.split("\n")[0]
+    )
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     p.add_argument("--steps", type=int, default=200, help="training steps per run")
     p.add_argument(
         "--critics", nargs="+", default=["separable", "concat"], choices=["separable", "concat"]
     )
-    default_estimators = ["nwj", "tuba", "dv", "mine", "js", "infonce", "interpolated"]
-    p.add_argument("--estimators", nargs="+", default=default_estimators, choices=list(ESTIMATORS))
+    p.add_argument(
+        "--estimators", nargs="+", default=list(default_estimators()),
+        choices=list(_registry_names(trainable=True)),
+    )  # fmt: skip
     p.add_argument("--mi", type=float, default=2.0, help="true MI of the task (nats)")
     p.add_argument(
         "--profile", choices=["quick", "full"], default="full", help="network sizes and lr"
     )
     p.add_argument("--mist", choices=["auto", "skip", "require"], default="auto")
+    p.add_argument(
+        "--mist-python", default=None, help=f"torch-mist's python (default {MIST_PYTHON})"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = p.parse_args(argv)
     result = run_benchmark(
@@ -302,8 +330,9 @@ def main(argv: list[str] | None = None) -> int:
         critics=tuple(args.critics),
         device=args.device,
         mi=args.mi,
-        config=TrainConfig.for_profile(args.profile),
+        config=book.train_config(args.profile),
         mist=args.mist,
+        mist_python=args.mist_python,
     )
     print(json.dumps(result) if args.json else _table(result))
     return 0

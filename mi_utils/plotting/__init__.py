@@ -1,0 +1,44 @@
+"""The book's figure style (:mod:`.style`) and recurring figures (:mod:`.figures`).
+
+Needs matplotlib and seaborn (``pip install mi-utils[plot]``).
+"""
+
+from .figures import plot_bias_variance, plot_bias_variance_alpha, plot_staircase
+from .style import (
+    CEILING_COLOR,
+    CHAIN_EDGES,
+    CHAIN_NODES,
+    CRITIC_COLORS,
+    TASK_COLORS,
+    TRUE_MI_COLOR,
+    check_ax,
+    decorate,
+    ema,
+    estimator_color,
+    plot_batch_ceiling,
+    plot_ceiling,
+    plot_derivation_chain,
+    plot_true_mi,
+    set_style,
+)
+
+__all__ = [
+    "CEILING_COLOR",
+    "CHAIN_EDGES",
+    "CHAIN_NODES",
+    "CRITIC_COLORS",
+    "TASK_COLORS",
+    "TRUE_MI_COLOR",
+    "check_ax",
+    "decorate",
+    "ema",
+    "estimator_color",
+    "plot_batch_ceiling",
+    "plot_bias_variance",
+    "plot_bias_variance_alpha",
+    "plot_ceiling",
+    "plot_derivation_chain",
+    "plot_staircase",
+    "plot_true_mi",
+    "set_style",
+]
