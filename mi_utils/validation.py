@@ -10,6 +10,7 @@ from numbers import Real
 
 import torch
 
+#: The floating dtypes that samples and scores may have.
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
@@ -41,6 +42,7 @@ def check_generator(generator: object) -> torch.Generator | None:
 
 
 def check_float_tensor(t: object, name: str, shape_hint: str) -> torch.Tensor:
+    """A floating :class:`torch.Tensor` (``shape_hint`` only words the error message)."""
     if not isinstance(t, torch.Tensor):
         raise TypeError(
             f"{name} must be a floating torch.Tensor of shape {shape_hint}; got {type(t).__name__}"
@@ -65,6 +67,7 @@ def check_scores(scores: object) -> int:
 
 
 def check_shape(t: object, name: str, expected: torch.Size, what: str) -> torch.Tensor:
+    """A floating tensor of shape exactly ``expected`` (described as ``what`` in the error)."""
     t = check_float_tensor(t, name, what)
     if t.shape != expected:
         raise ValueError(
@@ -74,6 +77,7 @@ def check_shape(t: object, name: str, expected: torch.Size, what: str) -> torch.
 
 
 def check_broadcasts(t: torch.Tensor, name: str, lead: torch.Size) -> None:
+    """``t`` broadcasts to the leading shape ``lead`` without growing it."""
     try:
         ok = torch.broadcast_shapes(t.shape, lead) == lead
     except RuntimeError:
@@ -118,6 +122,7 @@ def check_alpha(alpha: object, lead: torch.Size) -> float | torch.Tensor:
 
 
 def check_positive(value: object, name: str, upper: float | None = None) -> float:
+    """A real number (not a bool) in ``(0, upper]``, or ``> 0`` without ``upper``; as a float."""
     accepted = f"a real number in (0, {upper}]" if upper is not None else "a real number > 0"
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{name} must be {accepted}; got {type(value).__name__}")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
+import warnings
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -12,10 +15,8 @@ from hypothesis import strategies as st
 
 from mi_utils import bounds
 from mi_utils.bounds import (
-    BOUND_NAMES,
     ba_lower_bound,
     dv_lower_bound,
-    get_bound,
     infonce_lower_bound,
     interpolated_lower_bound,
     js_fgan_objective,
@@ -27,7 +28,8 @@ from mi_utils.bounds import (
     smile_lower_bound,
     tuba_lower_bound,
 )
-from mi_utils.data import (
+from mi_utils.bounds.numerics import value_with_grad_of
+from mi_utils.tasks import (
     gaussian_log_conditional,
     gaussian_log_marginal,
     gaussian_log_ratio,
@@ -600,8 +602,6 @@ BAD = [
     (lambda: ba_lower_bound(torch.zeros(()), 1.0), ValueError, "log_q_x_given_y"),
     (lambda: ba_lower_bound(torch.zeros(2, 3), "h"), TypeError, "entropy_x"),
     (lambda: ba_lower_bound(torch.zeros(2, 3), torch.zeros(3)), ValueError, "entropy_x"),
-    (lambda: get_bound("nce"), ValueError, "accepted names.*infonce"),
-    (lambda: get_bound(3), TypeError, "name"),
 ]
 
 
@@ -612,17 +612,6 @@ def test_bad_input_raises_naming_the_argument(call, exc, match):
 
 
 # ----------------------------------------------------------------------------- API, devices
-def test_get_bound_by_name():
-    assert BOUND_NAMES == (
-        "ba", "tuba", "nwj", "dv", "mine", "js", "infonce", "interpolated", "smile"
-    )  # fmt: skip
-    assert get_bound("InfoNCE") is infonce_lower_bound
-    assert get_bound("SMILE") is smile_lower_bound
-    for name in BOUND_NAMES:
-        fn = get_bound(name)
-        assert fn is getattr(bounds, f"{name}_lower_bound")
-
-
 def test_public_api_documented_with_a_reference():
     for name in bounds.__all__:
         obj = getattr(bounds, name)
@@ -647,6 +636,307 @@ def test_cuda_float32_matches_cpu():
         torch.testing.assert_close(value.cpu(), cpu[name], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(gpu_alpha.cpu(), cpu["interpolated"], rtol=1e-5, atol=1e-5)
     assert state.is_cuda and state.shape == (3,)
+
+
+# ----------------------------------------------------------------------------- regressions
+# Each test here failed on the version before the fix it guards (the docstrings say how).
+HALF = (torch.float16, torch.bfloat16)
+INF = math.inf
+
+
+def _lbs(s):  # the fixed log a(y_i) of every run, on the device of s
+    k = s.shape[-1]
+    return torch.linspace(-1.0, 1.5, k, dtype=s.dtype, device=s.device).expand(s.shape[:-1])
+
+
+# Every public function, as a callable on a [..., K, K] score tensor.
+EVERY = {
+    "logmeanexp_nodiag": logmeanexp_nodiag,
+    "log_loo_mean_exp": log_loo_mean_exp,
+    "tuba": tuba_lower_bound,
+    "tuba_baseline": lambda s: tuba_lower_bound(s, _lbs(s)),
+    "nwj": nwj_lower_bound,
+    "dv": dv_lower_bound,
+    "infonce": infonce_lower_bound,
+    "js_fgan": js_fgan_objective,
+    "js": js_lower_bound,
+    "smile_clip2": lambda s: smile_lower_bound(s, 2.0),
+    "smile_none": lambda s: smile_lower_bound(s, None),
+    "mine": lambda s: mine_lower_bound(s)[0],
+    "mine_step2": lambda s: mine_lower_bound(s, mine_lower_bound(s.flip(-1))[1], 0.3)[0],
+    "mine_state": lambda s: mine_lower_bound(s, mine_lower_bound(s.flip(-1))[1], 0.3)[1],
+    **{
+        f"interpolated_a{a}": (lambda s, a=a: interpolated_lower_bound(s, _lbs(s), a))
+        for a in (0.0, 0.5, 1.0)
+    },
+    "interpolated_tensor_alpha": lambda s: interpolated_lower_bound(s, None, torch.tensor(0.3)),
+    "ba": lambda s: ba_lower_bound(s.diagonal(dim1=-2, dim2=-1) - 3.0, 4.5),
+}
+
+
+def _half_cases():
+    """The reported failures (K(K-1) terms summed in 16 bits) and a random K = 64 batch."""
+    noisy = 3.0 * torch.randn(2, 64, 64, generator=gen(40)) + 4.0 * torch.eye(64)
+    return {
+        "eye128x10": 10.0 * torch.eye(128),
+        "full64x20": torch.full((64, 64), 20.0),
+        "noisy": noisy,
+    }
+
+
+@pytest.mark.parametrize("dtype", HALF, ids=str)
+@pytest.mark.parametrize("name", list(EVERY))
+def test_regression_half_precision_matches_float64(name, dtype):
+    """Fix 1: float16/bfloat16 scores are computed in float32 and returned in their own dtype.
+
+    Before: interpolated_lower_bound(10 * eye(128) in float16) was inf, js_fgan_objective of a
+    float16 matrix of 20s was -inf and js_lower_bound on it NaN (sums of K(K-1) terms in 16 bits).
+    """
+    fn, eps = EVERY[name], torch.finfo(dtype).eps
+    for case, s32 in _half_cases().items():
+        s = s32.to(dtype).requires_grad_()
+        got, want = fn(s), fn(s.detach().double())  # float64 on the same (rounded) scores
+        assert got.dtype == dtype and got.shape == want.shape, case
+        assert not got.isnan().any(), case
+        # Within the half dtype's resolution of the float64 value (rounded to the dtype, since
+        # e.g. JS at 20s is -4.9e8, -inf in float16).
+        torch.testing.assert_close(
+            got.double(), want.to(dtype).double(), rtol=eps, atol=eps, msg=f"{name} {case}"
+        )
+        if got.requires_grad:  # (MINE's state is detached)
+            (grad,) = torch.autograd.grad(got.sum(), s)
+            s64 = s.detach().double().requires_grad_()
+            (grad64,) = torch.autograd.grad(fn(s64).sum(), s64)
+            assert grad.dtype == dtype and not grad.isnan().any(), case
+            # (-e^20 / (K(K-1)) overflows float16 too: compare with the rounded float64 gradient)
+            atol = 4 * eps * grad64.abs().max().item()
+            torch.testing.assert_close(
+                grad.double(), grad64.to(dtype).double(), rtol=4 * eps, atol=atol, msg=case
+            )
+
+
+def test_regression_half_precision_reported_examples():
+    """Fix 1: the three reported values."""
+    s = 10.0 * torch.eye(128)
+    got = interpolated_lower_bound(s.half(), None, 0.5)
+    assert got.dtype == torch.float16
+    assert got.item() == pytest.approx(
+        interpolated_lower_bound(s.double(), None, 0.5).item(), abs=4e-3
+    )
+    assert js_fgan_objective(torch.full((64, 64), 20.0).half()).item() == pytest.approx(-20.0)
+    js = js_lower_bound(torch.full((64, 64), 20.0, dtype=torch.bfloat16))
+    assert js.dtype == torch.bfloat16 and not js.isnan()
+    assert js.item() == pytest.approx(21.0 - math.exp(20.0), rel=1e-2)
+
+
+INF_CASES = {  # (row, column, value) of one infinite entry
+    "+inf off-diagonal": (0, 1, INF),
+    "-inf off-diagonal": (0, 1, -INF),
+    "+inf diagonal": (0, 0, INF),
+    "-inf diagonal": (0, 0, -INF),
+}
+
+
+@pytest.mark.parametrize("k", [2, 4])
+@pytest.mark.parametrize("case", list(INF_CASES))
+@pytest.mark.parametrize("name", list(EVERY))
+def test_regression_infinite_scores_give_the_limit(name, case, k):
+    """Fix 2: every bound x one infinite score -> its limit, never NaN, finite gradients.
+
+    The limit is taken from the same bound with the infinity replaced by +-1e6 (float64):
+    above 1e3 in absolute value it is +-inf, else the finite limit (the remaining terms are
+    e^-1e6 away). Run 0 of the batch stays finite and must not notice run 1's infinity.
+    Before: the value/gradient split a + (b - a).detach() gave NaN for JS, SMILE and MINE,
+    and logsumexp / log_softmax gave NaN for InfoNCE, I_alpha and the leave-one-out means.
+    """
+    fn = EVERY[name]
+    row, col, value = INF_CASES[case]
+    base = rand_scores((k, k), 1.5, seed=41 + k)
+    big = base.clone()
+    big[row, col] = math.copysign(1e6, value)
+    limit = fn(torch.stack([base, big]))[1]
+    want = torch.where(limit.abs() > 1e3, limit.sign() * INF, limit)
+    s = base.clone()
+    s[row, col] = value
+    batch = torch.stack([base, s]).requires_grad_()
+    got = fn(batch)
+    assert not got.isnan().any(), f"{name}, {case}: {got}"
+    torch.testing.assert_close(got[1], want, rtol=0, atol=1e-9, msg=f"{name}, {case}")
+    torch.testing.assert_close(got[0], fn(base), rtol=0, atol=1e-12)
+    if got.requires_grad:
+        (grad,) = torch.autograd.grad(got.sum(), batch)
+        assert not grad.isnan().any(), f"{name}, {case}: NaN gradient"
+        if torch.isfinite(got[1]).all():
+            assert torch.isfinite(grad[1]).all(), f"{name}, {case}: gradient not finite"
+        b0 = base.clone().requires_grad_()
+        (grad0,) = torch.autograd.grad(fn(b0).sum(), b0)
+        torch.testing.assert_close(grad[0], grad0, rtol=0, atol=1e-12)
+
+
+def test_regression_infinite_scores_reported_examples_and_hand_limits():
+    """Fix 2: the reported NaNs, and limits worked out by hand."""
+    s = torch.tensor([[0.0, INF], [0.0, 0.0]])
+    assert js_lower_bound(s).item() == dv_lower_bound(s).item() == -INF
+    s = torch.tensor([[-INF, 0.0], [1.0, 0.0]])
+    assert mine_lower_bound(s)[0].item() == dv_lower_bound(s).item() == -INF
+    s = torch.tensor([[0.0, -INF], [1.0, 0.0]])
+    assert mine_lower_bound(s)[0].item() == pytest.approx(dv_lower_bound(s).item())
+    k = 5
+    s = torch.diag(torch.full((k,), INF))  # +inf diagonal, zeros elsewhere
+    assert infonce_lower_bound(s).item() == pytest.approx(math.log(k))
+    # Two +inf entries in row 0 (one on the diagonal): its softmax splits evenly.
+    s = torch.zeros(k, k)
+    s[0, :2] = INF
+    want = math.log(k) + (-math.log(2.0) - 4 * math.log(k)) / k
+    assert infonce_lower_bound(s).item() == pytest.approx(want)
+    # +inf on and off the diagonal: the partition term wins in every partition bound.
+    s = rand_scores((k, k), 1.0, seed=42)
+    s[0, 0] = s[0, 1] = s[2, 2] = INF
+    for name in ("tuba", "nwj", "dv", "js", "smile_none", "mine", "interpolated_a0.0"):
+        assert EVERY[name](s).item() == -INF, name
+    # I_alpha with f_00 = +inf: row 0's joint terms tend to log((K-1)/alpha).
+    alpha, s = 0.5, rand_scores((k, k), 1.0, seed=42)
+    big = s.clone()
+    big[0, 0] = 50.0
+    s[0, 0] = INF
+    got = interpolated_lower_bound(s, None, alpha).item()
+    assert got == pytest.approx(interpolated_lower_bound(big, None, alpha).item(), abs=1e-12)
+
+
+def test_regression_value_with_grad_of_helper():
+    """Fix 2: value with the surrogate's gradient; zero gradient where the surrogate is infinite."""
+    value = torch.tensor([INF, -INF, 1.0, -INF, 2.0], dtype=F64)
+    surrogate = torch.tensor([1.0, -INF, INF, 3.0, float("nan")], dtype=F64, requires_grad=True)
+    out = value_with_grad_of(value, surrogate)
+    torch.testing.assert_close(out.detach(), value)
+    (grad,) = torch.autograd.grad(out.sum(), surrogate)
+    torch.testing.assert_close(grad, torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0], dtype=F64))
+
+
+def bf_interpolated_log(s, la, alpha):
+    """bf_interpolated in log space: no overflow at scores of 1e8 (float64 loops)."""
+    k, m = len(s), bf_loo(s)
+
+    def log_b(i, j):
+        terms = [math.log(alpha) + m[i][j]] if alpha > 0 else []
+        return _lse(terms + ([math.log1p(-alpha) + la[i]] if alpha < 1 else []))
+
+    joint = math.fsum(s[i][i] - log_b(i, j) for i, j in _offdiag(k)) / (k * (k - 1))
+    marg = math.fsum(math.exp(s[i][j] - log_b(i, i)) for i, j in _offdiag(k)) / (k * (k - 1))
+    return 1.0 + joint - marg
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 0.5, 1.0])
+@pytest.mark.parametrize("kind", ["eye", "eye+noise", "shift+noise"])
+def test_regression_interpolated_float32_large_scores(kind, alpha):
+    """Fix 3: no cancellation of f_ii - b_ij at large float32 scores (scale 1e2 .. 1e8).
+
+    Before: interpolated_lower_bound(1e8 * eye(8), None, 0.5) was 0.0 (float64: 2.639), and it
+    drifted already at 1e6 and 1e7. Reference: float64 loops on the same float32 scores.
+    """
+    k, worst = 8, 0.0
+    noise = torch.randn(k, k, generator=gen(43))
+    for scale in (1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8):
+        s = {"eye": scale * torch.eye(k), "eye+noise": scale * torch.eye(k) + noise}.get(
+            kind,
+            scale + noise,  # every score near `scale`, with the baseline there too
+        )
+        lb = _lb(s) + (scale if kind == "shift+noise" else 0.0)
+        lb = None if kind == "eye" else lb
+        got = interpolated_lower_bound(s, lb, alpha).item()
+        la = [0.0] * k if lb is None else lb.double().tolist()
+        want = bf_interpolated_log(s.double().tolist(), la, alpha)
+        err = _discrepancy(got, want)
+        assert err < 1e-5, f"scale {scale:g}: got {got}, float64 {want}"
+        worst = max(worst, err)
+    print(f"\nI_{alpha} float32 {kind}, scale 1e2..1e8: largest relative error {worst:.1e}")
+
+
+@pytest.mark.parametrize("kind", ["randn", "eye+noise"])
+def test_log_loo_mean_exp_float32_large_scores(kind):
+    """With fix 3: the leave-one-out means stay accurate at large float32 scores (this one
+    already held before)."""
+    k = 8
+    noise = torch.randn(k, k, generator=gen(44))
+    for scale in (1e2, 1e4, 1e6, 1e8):
+        s = scale * noise if kind == "randn" else scale * torch.eye(k) + noise
+        want = torch.tensor(bf_loo(s.double().tolist()), dtype=F64)
+        err = ((log_loo_mean_exp(s).double() - want).abs() / want.abs().clamp_min(1.0)).max()
+        assert err.item() < 1e-5, f"scale {scale:g}"
+
+
+def test_regression_alpha_numpy_and_tensor_values():
+    """Fix 4: alpha may be a NumPy scalar, a 0-d or n-d NumPy array or a floating tensor.
+
+    Before: np.array(0.5) raised TypeError while np.float64(0.5) was accepted, and a tensor alpha
+    outside [0, 1] was silently used.
+    """
+    s, lb = rand_scores((2, 5, 5), 2.0, seed=45), rand_scores((2, 5), 1.0, seed=46)
+    want = interpolated_lower_bound(s, lb, 0.5)
+    for alpha in (np.float64(0.5), np.float32(0.5), np.array(0.5), np.array(0.5, np.float32)):
+        torch.testing.assert_close(interpolated_lower_bound(s, lb, alpha), want, msg=repr(alpha))
+    per_run = interpolated_lower_bound(s, lb, np.array([0.2, 0.7]))
+    torch.testing.assert_close(per_run, interpolated_lower_bound(s, lb, torch.tensor([0.2, 0.7])))
+
+
+@pytest.mark.parametrize(
+    "alpha, exc",
+    [
+        (torch.tensor(1.5), ValueError),
+        (torch.tensor(-0.1, dtype=F64), ValueError),
+        (torch.tensor(float("nan")), ValueError),
+        (torch.tensor([0.5, 1.01]), ValueError),
+        (np.array(1.5), ValueError),
+        (np.array([0.2, -0.2]), ValueError),
+        (np.array([0.2, np.nan]), ValueError),
+        (np.array(True), TypeError),
+        (np.array(["0.5"]), TypeError),
+    ],
+    ids=repr,
+)
+def test_regression_bad_alpha_values_raise(alpha, exc):
+    """Fix 4: the values of array and tensor alphas are checked, and the error names alpha."""
+    with pytest.raises(exc, match="alpha"):
+        interpolated_lower_bound(torch.zeros(2, 3, 3), torch.zeros(2, 3), alpha)
+
+
+def test_regression_docstrings():
+    """Fix 5: TUBA's marginal term is a mean of exps; I_alpha's log_baseline has no default.
+    Also: the module docstring documents half precision and infinite scores."""
+    tuba_doc = " ".join(tuba_lower_bound.__doc__.split())
+    assert "mean of exps" in tuba_doc and "marginal term is a log-mean-exp" not in tuba_doc
+    doc = " ".join(interpolated_lower_bound.__doc__.split())
+    assert "pass ``None`` for" in doc and "``None`` means" not in doc
+    params = inspect.signature(interpolated_lower_bound).parameters
+    assert list(params) == ["scores", "log_baseline", "alpha"]
+    assert params["log_baseline"].default is inspect.Parameter.empty
+    module_doc = bounds.lower.__doc__
+    assert all(word in module_doc for word in ("float16", "bfloat16", "+inf", "-inf", "NaN"))
+
+
+@CUDA
+def test_regression_cuda_half_and_infinite_scores_without_host_sync():
+    """Fixes 1 and 2 on the GPU: no host sync (Python-float alpha), the CPU's values."""
+    s = rand_scores((2, 16, 16), 3.0, seed=47, dtype=torch.float32)
+    s[1, 0, 1], s[1, 2, 2] = INF, -INF
+    names = [n for n in EVERY if n != "interpolated_tensor_alpha"]  # (a tensor alpha syncs)
+    for dtype in (torch.float32, *HALF):
+        x = s.to(dtype)
+        cpu, xc = {n: EVERY[n](x) for n in names}, x.cuda()
+        for n in names:  # warm-up, outside the sync check
+            EVERY[n](xc)
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                gpu = {n: EVERY[n](xc) for n in names}
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        assert not [w for w in caught if "synchroniz" in str(w.message)], dtype
+        tol = 1e-5 if dtype == torch.float32 else torch.finfo(dtype).eps
+        for n in names:
+            assert gpu[n].is_cuda and gpu[n].dtype == dtype, n
+            torch.testing.assert_close(gpu[n].cpu(), cpu[n], rtol=tol, atol=tol, msg=n)
 
 
 # ----------------------------------------------------------------------------- summary

@@ -1,12 +1,38 @@
 r"""Variational lower bounds on mutual information as pure functions of a score matrix.
 
-Score convention (``../shared/GUIDE.md``): ``scores[..., i, j] = f(x_j, y_i)``. Rows index
+All of them are re-exported by :mod:`mi_utils.bounds`.
+
+Score convention: ``scores[..., i, j] = f(x_j, y_i)``. Rows index
 ``y`` and columns index ``x``; the diagonal holds the ``K`` joint pairs and the off-diagonal
 entries the ``K(K-1)`` pairs from the product of marginals. Leading dimensions ``[...]`` are
 independent runs: every bound returns a differentiable tensor of shape ``[...]`` in nats.
 
 Everything is computed with log-sum-exp, works in float32 and float64 on CPU and GPU, and never
-synchronises the GPU: validation looks only at shapes, dtypes and Python numbers.
+synchronises the GPU: validation looks only at shapes, dtypes and Python numbers, except for
+the values of a *tensor* ``alpha`` (:func:`interpolated_lower_bound`; one sync on CUDA).
+
+Half precision: every public function computes float16 and bfloat16 inputs in float32 (16-bit
+sums of ``K(K-1)`` terms overflow or lose all precision) and returns its result (MINE's state
+too) in the input dtype; gradients flow back to the half-precision input.
+
+Infinite scores give the mathematical limit, with tensor ops only. Several ``+inf`` entries of a
+row go to infinity together (its softmax splits evenly among them). One infinite entry gives:
+
+==================  ===============================  ==============  ========================
+entry               TUBA NWJ DV JS MINE SMILE        InfoNCE         :math:`I_\alpha`, α > 0
+==================  ===============================  ==============  ========================
+off-diag ``+inf``   -inf (SMILE with clip: finite)   -inf            -inf (finite if K = 2)
+off-diag ``-inf``   finite                           finite          finite
+diagonal ``+inf``   +inf                             finite: row→0   finite: row→log((K-1)/α)
+diagonal ``-inf``   -inf                             -inf            -inf (K = 2, α = 1: 0)
+==================  ===============================  ==============  ========================
+
+:math:`I_0` is TUBA; the f-GAN JS objective is -inf for an off-diagonal +inf or a diagonal -inf,
+else finite. An off-diagonal +inf makes every partition bound (all but InfoNCE, clipped SMILE
+and :math:`I_{\alpha>0}`) -inf whatever the diagonal holds. JS, SMILE and MINE return the value
+with a surrogate's gradient, or with zero gradient where the surrogate is not finite; gradients
+are finite wherever the value is. NaN scores propagate as NaN, and so do infinities with no common
+limit (+inf and -inf both on the diagonal).
 
 Reference: Poole, Ozair, van den Oord, Alemi & Tucker (2019), "On Variational Bounds of Mutual
 Information", ICML, Sec. 2 (the bounds) and their reference notebook (the score convention).
@@ -15,11 +41,10 @@ Information", ICML, Sec. 2 (the bounds) and their reference notebook (the score 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 
-from .validation import (
+from ..validation import (
     check_alpha,
     check_float_tensor,
     check_positive,
@@ -27,12 +52,22 @@ from .validation import (
     check_scores,
     check_shape,
 )
+from .numerics import (
+    diag,
+    half_in_float32,
+    lme_nodiag,
+    log_mix,
+    loo_parts,
+    mean_nodiag,
+    minus,
+    shift,
+    softplus,
+    value_with_grad_of,
+)
 
 __all__ = [
-    "BOUND_NAMES",
     "ba_lower_bound",
     "dv_lower_bound",
-    "get_bound",
     "infonce_lower_bound",
     "interpolated_lower_bound",
     "js_fgan_objective",
@@ -45,47 +80,11 @@ __all__ = [
     "tuba_lower_bound",
 ]
 
-
-# ----------------------------------------------------------------------------- helpers
-def _diag(scores: torch.Tensor) -> torch.Tensor:
-    return scores.diagonal(dim1=-2, dim2=-1)
-
-
-def _eye(k: int, like: torch.Tensor) -> torch.Tensor:
-    return torch.eye(k, dtype=torch.bool, device=like.device)
-
-
-def _lme_nodiag(scores: torch.Tensor, k: int) -> torch.Tensor:
-    masked = scores.masked_fill(_eye(k, scores), float("-inf"))
-    return torch.logsumexp(masked, dim=(-2, -1)) - math.log(k * (k - 1))
-
-
-def _mean_nodiag(values: torch.Tensor, k: int) -> torch.Tensor:
-    return values.masked_fill(_eye(k, values), 0.0).sum(dim=(-2, -1)) / (k * (k - 1))
-
-
-def _softplus(x: torch.Tensor) -> torch.Tensor:
-    # log(1 + e^x) to full precision (F.softplus returns x itself above x = 20).
-    return torch.logaddexp(x, torch.zeros_like(x))
-
-
-def _log_loo_mean_exp(scores: torch.Tensor, k: int) -> torch.Tensor:
-    # Per row i: loo[i, j] = log sum_{k != j} exp s[i, k]. Shift by the row max m1 (detached;
-    # the result does not depend on the shift). For j not the argmax the max term stays in the
-    # sum, so S - e_j >= 1 and the subtraction loses at most a couple of ulps. The argmax
-    # column gets one masked logsumexp per row.
-    m1 = scores.detach().amax(dim=-1, keepdim=True)
-    e = torch.exp(scores - m1)
-    rest = e.sum(dim=-1, keepdim=True) - e
-    is_arg = torch.zeros_like(scores, dtype=torch.bool)
-    is_arg.scatter_(-1, scores.detach().argmax(dim=-1, keepdim=True), True)
-    # Placeholder 1 in the argmax column keeps log (and its gradient) away from 0.
-    loo_other = m1 + torch.log(torch.where(is_arg, torch.ones_like(rest), rest))
-    loo_arg = torch.logsumexp(scores.masked_fill(is_arg, float("-inf")), dim=-1, keepdim=True)
-    return torch.where(is_arg, loo_arg, loo_other) - math.log(k - 1)
+_INF = math.inf
 
 
 # ----------------------------------------------------------------------------- public API
+@half_in_float32("scores")
 def logmeanexp_nodiag(scores: torch.Tensor) -> torch.Tensor:
     r"""Log-mean-exp over the off-diagonal (product-of-marginals) entries.
 
@@ -100,9 +99,10 @@ def logmeanexp_nodiag(scores: torch.Tensor) -> torch.Tensor:
 
     Reference: Poole et al. (2019), Sec. 2 and their reference notebook.
     """
-    return _lme_nodiag(scores, check_scores(scores))
+    return lme_nodiag(scores, check_scores(scores))
 
 
+@half_in_float32("scores")
 def log_loo_mean_exp(scores: torch.Tensor) -> torch.Tensor:
     r"""Leave-one-out log-mean-exp of each row: :math:`m_{-j}(y_i)`, shape ``[..., K, K]``.
 
@@ -115,9 +115,12 @@ def log_loo_mean_exp(scores: torch.Tensor) -> torch.Tensor:
 
     Reference: Poole et al. (2019), Sec. 2 (the baseline of :math:`I_\alpha`).
     """
-    return _log_loo_mean_exp(scores, check_scores(scores))
+    k = check_scores(scores)
+    pivot, rest = loo_parts(scores)
+    return pivot + rest - math.log(k - 1)
 
 
+@half_in_float32("scores", "log_baseline")
 def tuba_lower_bound(
     scores: torch.Tensor, log_baseline: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -129,8 +132,9 @@ def tuba_lower_bound(
         - \frac{1}{K(K-1)} \sum_{i \ne j} e^{f(x_j, y_i) - \log a(y_i)} .
 
     Valid for any critic :math:`f` and baseline :math:`a(y) > 0`; tight at
-    :math:`f(x, y) = \log a(y) + \log p(y\mid x)/p(y)`. The marginal term is a log-mean-exp
-    over the off-diagonal entries.
+    :math:`f(x, y) = \log a(y) + \log p(y\mid x)/p(y)`. The marginal term is a mean of exps
+    (not a log-mean-exp) over the off-diagonal entries, computed as the exp of their
+    log-mean-exp.
 
     Args:
         scores: ``[..., K, K]``.
@@ -143,15 +147,12 @@ def tuba_lower_bound(
     """
     k = check_scores(scores)
     if log_baseline is not None:
-        scores = (
-            scores
-            - check_shape(log_baseline, "log_baseline", scores.shape[:-1], "scores.shape[:-1]")[
-                ..., :, None
-            ]
-        )
-    return 1.0 + _diag(scores).mean(-1) - torch.exp(_lme_nodiag(scores, k))
+        lb = check_shape(log_baseline, "log_baseline", scores.shape[:-1], "scores.shape[:-1]")
+        scores = scores - lb[..., :, None]
+    return minus(1.0 + diag(scores).mean(-1), torch.exp(lme_nodiag(scores, k)))
 
 
+@half_in_float32("scores")
 def nwj_lower_bound(scores: torch.Tensor) -> torch.Tensor:
     r"""The NWJ bound (f-GAN KL, MINE-f): :math:`I_{\rm TUBA}` with constant baseline :math:`a = e`.
 
@@ -168,6 +169,7 @@ def nwj_lower_bound(scores: torch.Tensor) -> torch.Tensor:
     return tuba_lower_bound(scores - 1.0)
 
 
+@half_in_float32("scores")
 def dv_lower_bound(scores: torch.Tensor) -> torch.Tensor:
     r"""The Donsker–Varadhan bound.
 
@@ -181,9 +183,10 @@ def dv_lower_bound(scores: torch.Tensor) -> torch.Tensor:
     Reference: Donsker & Varadhan (1983); Poole et al. (2019), Sec. 2 (:math:`I_{\rm DV}`).
     """
     k = check_scores(scores)
-    return _diag(scores).mean(-1) - _lme_nodiag(scores, k)
+    return minus(diag(scores).mean(-1), lme_nodiag(scores, k))
 
 
+@half_in_float32("scores")
 def infonce_lower_bound(scores: torch.Tensor) -> torch.Tensor:
     r"""The InfoNCE (contrastive predictive coding) bound.
 
@@ -193,13 +196,16 @@ def infonce_lower_bound(scores: torch.Tensor) -> torch.Tensor:
         - \log \sum_{j} e^{f(x_j, y_i)}\Big] \le \log K,
 
     a softmax over the ``x``'s of each row. Every batch's value is at most :math:`\log K`.
+    A row with ``n`` entries at ``+inf`` splits its softmax evenly among them.
 
     Reference: van den Oord et al. (2018); Poole et al. (2019), Sec. 2 (:math:`I_{\rm NCE}`).
     """
     k = check_scores(scores)
-    return math.log(k) + _diag(torch.log_softmax(scores, dim=-1)).mean(-1)
+    limit = shift(scores, scores.detach().amax(dim=-1, keepdim=True), subtract=False)
+    return math.log(k) + diag(torch.log_softmax(limit, dim=-1)).mean(-1)
 
 
+@half_in_float32("scores")
 def js_fgan_objective(scores: torch.Tensor) -> torch.Tensor:
     r"""The f-GAN Jensen–Shannon objective (not itself a bound on MI).
 
@@ -214,15 +220,16 @@ def js_fgan_objective(scores: torch.Tensor) -> torch.Tensor:
     (:math:`I_{\rm JS}`).
     """
     k = check_scores(scores)
-    return -_softplus(-_diag(scores)).mean(-1) - _mean_nodiag(_softplus(scores), k)
+    return -softplus(-diag(scores)).mean(-1) - mean_nodiag(softplus(scores), k)
 
 
+@half_in_float32("scores")
 def js_lower_bound(scores: torch.Tensor) -> torch.Tensor:
     r"""MI bound of a critic trained with the Jensen–Shannon f-GAN objective.
 
     Value: :math:`I_{\rm NWJ}(f + 1) = I_{\rm TUBA}(f; a = 1)`
     :math:`= 1 + \frac1K\sum_i f_{ii} - \frac{1}{K(K-1)}\sum_{i\ne j} e^{f_{ij}}`.
-    Gradient: that of :func:`js_fgan_objective`.
+    Gradient: that of :func:`js_fgan_objective` (zero where that objective is infinite).
 
     Why the :math:`+1`: the JS objective's optimum is the log density ratio
     :math:`f^* = \log p(x,y)/(p(x)p(y))`, while NWJ is tight at :math:`1 + f^*`. Evaluating
@@ -230,15 +237,14 @@ def js_lower_bound(scores: torch.Tensor) -> torch.Tensor:
     = I - 1/e`; :math:`I_{\rm NWJ}(f^* + 1) = I` exactly.
 
     Returns:
-        ``[...]`` nats; implemented as ``js + (value - js).detach()``.
+        ``[...]`` nats: the value carrying the f-GAN objective's gradient.
 
     Reference: Poole et al. (2019) (:math:`I_{\rm JS}`); Nowozin et al. (2016); Hjelm et al. (2019).
     """
-    fgan = js_fgan_objective(scores)
-    value = tuba_lower_bound(scores)
-    return fgan + (value - fgan).detach()
+    return value_with_grad_of(tuba_lower_bound(scores), js_fgan_objective(scores))
 
 
+@half_in_float32("scores", "log_baseline")
 def interpolated_lower_bound(
     scores: torch.Tensor,
     log_baseline: torch.Tensor | None,
@@ -260,6 +266,10 @@ def interpolated_lower_bound(
     :math:`\alpha = 0` this is :func:`tuba_lower_bound`; at :math:`\alpha = 1` the marginal term
     is exactly 1 and :math:`I_1` is InfoNCE with ``K - 1`` leave-one-out negatives.
 
+    Large scores do not cancel: row ``i`` of the joint term is computed relative to
+    :math:`f_{ii}` (from :math:`m_{-j}(y_i) - f_{ii}` and :math:`\log a(y_i) - f_{ii}`), the
+    marginal term as :math:`\frac1K\sum_i e^{m_{-i}(y_i) - b_{ii}}`.
+
     Ceiling: :math:`m_{-j}(y_i) \ge f(x_i, y_i) - \log(K-1)` for :math:`j \ne i`, so the
     joint term is at most :math:`\log((K-1)/\alpha)` and every batch's value is at most
     :math:`1 + \log((K-1)/\alpha)`, not :math:`\log(K/\alpha)`: a peaked critic reaches it when
@@ -270,10 +280,12 @@ def interpolated_lower_bound(
 
     Args:
         scores: ``[..., K, K]``.
-        log_baseline: ``[..., K]`` of :math:`\log a(y_i)`; ``None`` means :math:`a = 1`.
-        alpha: weight of the InfoNCE baseline in [0, 1]: a Python float, or a floating
-            tensor broadcastable to ``scores.shape[:-2]`` (per-run :math:`\alpha`; its values
-            are not checked, to avoid a GPU sync).
+        log_baseline: ``[..., K]`` of :math:`\log a(y_i)`; required: pass ``None`` for
+            :math:`a \equiv 1`.
+        alpha: weight of the InfoNCE baseline in [0, 1]: a real number (NumPy scalars and
+            0-d arrays too), or a NumPy array or floating tensor broadcastable to
+            ``scores.shape[:-2]`` (per-run :math:`\alpha`) whose values are checked too: one
+            host sync for a CUDA tensor, so a sync-free step passes a Python float.
 
     Returns:
         ``[...]`` nats. No NaN values or gradients at :math:`\alpha \in \{0, 1\}`.
@@ -281,34 +293,33 @@ def interpolated_lower_bound(
     Reference: Poole et al. (2019), Sec. 2 (:math:`I_\alpha`) and their reference notebook.
     """
     k = check_scores(scores)
-    if log_baseline is None:
-        log_a = torch.zeros_like(scores[..., :, :1])
-    else:
-        log_a = check_shape(log_baseline, "log_baseline", scores.shape[:-1], "scores.shape[:-1]")[
-            ..., :, None
-        ]
+    log_a = torch.zeros_like(scores[..., :, :1])  # [..., K, 1]
+    if log_baseline is not None:
+        lb = check_shape(log_baseline, "log_baseline", scores.shape[:-1], "scores.shape[:-1]")
+        log_a = lb[..., :, None]
     alpha = check_alpha(alpha, scores.shape[:-2])
-    if isinstance(alpha, float) and alpha == 0.0:
-        b = log_a.expand_as(scores)
+    if isinstance(alpha, float):
+        log_w = math.log(alpha) if alpha > 0.0 else -_INF
+        log_1mw = math.log1p(-alpha) if alpha < 1.0 else -_INF
     else:
-        m = _log_loo_mean_exp(scores, k)
-        if isinstance(alpha, float):
-            if alpha == 1.0:
-                b = m
-            else:
-                b = torch.logaddexp(m + math.log(alpha), log_a + math.log1p(-alpha))
-        else:
-            a = alpha.to(device=scores.device, dtype=scores.dtype)[..., None, None]
-            neg_inf = torch.full_like(a, float("-inf"))
-            pos, below_one = a > 0, a < 1
-            log_w = torch.where(pos, torch.log(torch.where(pos, a, 1.0)), neg_inf)
-            log_1mw = torch.where(below_one, torch.log1p(-torch.where(below_one, a, 0.0)), neg_inf)
-            b = torch.logaddexp(m + log_w, log_a + log_1mw)
-    joint = _mean_nodiag(_diag(scores)[..., :, None] - b, k)
-    marginal = torch.exp(_lme_nodiag(scores - _diag(b)[..., :, None], k))
-    return 1.0 + joint - marginal
+        a = alpha.to(device=scores.device, dtype=scores.dtype)[..., None, None]
+        pos, below_one = a > 0, a < 1
+        log_w = torch.where(pos, torch.log(torch.where(pos, a, 1.0)), -_INF)
+        log_1mw = torch.where(below_one, torch.log1p(-torch.where(below_one, a, 0.0)), -_INF)
+    # m_{-j}(y_i) = pivot + rest - log(K - 1); row i relative to its joint score f_ii = d_i.
+    pivot, rest = loo_parts(scores)
+    d = diag(scores)[..., :, None]
+    m_minus_d = shift(pivot, d) + rest - math.log(k - 1)
+    b_minus_d = log_mix(m_minus_d, log_w, shift(log_a, d), log_1mw)  # b_ij - f_ii
+    joint = mean_nodiag((shift(d, d) - b_minus_d).expand(scores.shape), k)
+    # Marginal term (1/K) sum_i exp(m_{-i}(y_i) - b_ii), from log a(y_i) - m_{-i}(y_i).
+    pivot_ii, rest_ii = diag(pivot)[..., :, None], diag(rest)[..., :, None]
+    a_minus_m = shift(log_a, pivot_ii) - rest_ii + math.log(k - 1)
+    marginal = torch.exp(-log_mix(torch.zeros_like(a_minus_m), log_w, a_minus_m, log_1mw))
+    return minus(1.0 + joint, marginal.mean(dim=(-2, -1)))
 
 
+@half_in_float32("scores")
 def smile_lower_bound(scores: torch.Tensor, clip: float | None) -> torch.Tensor:
     r"""SMILE: the DV value with a clipped partition term, trained with the JS gradient.
 
@@ -317,8 +328,8 @@ def smile_lower_bound(scores: torch.Tensor, clip: float | None) -> torch.Tensor:
         I_{\rm SMILE} = \frac1K\sum_i f(x_i, y_i)
         - \log\frac{1}{K(K-1)}\sum_{i\ne j} e^{\operatorname{clip}(f(x_j, y_i), -\tau, \tau)},
 
-    with the gradient of :func:`js_fgan_objective`. Clipping bounds the variance of the
-    partition estimate at the price of bias.
+    with the gradient of :func:`js_fgan_objective` (zero where that objective is infinite).
+    Clipping bounds the variance of the partition estimate at the price of bias.
 
     Args:
         scores: ``[..., K, K]``.
@@ -333,11 +344,11 @@ def smile_lower_bound(scores: torch.Tensor, clip: float | None) -> torch.Tensor:
     if clip is not None:
         tau = check_positive(clip, "clip")
         clipped = scores.clamp(-tau, tau)
-    value = _diag(scores).mean(-1) - _lme_nodiag(clipped, k)
-    fgan = js_fgan_objective(scores)
-    return fgan + (value - fgan).detach()
+    value = minus(diag(scores).mean(-1), lme_nodiag(clipped, k))
+    return value_with_grad_of(value, js_fgan_objective(scores))
 
 
+@half_in_float32("scores")
 def mine_lower_bound(
     scores: torch.Tensor, log_ema: torch.Tensor | None = None, ema_rate: float = 0.01
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -350,7 +361,8 @@ def mine_lower_bound(
     Value: :func:`dv_lower_bound`. Gradient:
     :math:`\nabla \frac1K\sum_i f(x_i,y_i) - \nabla Z / \bar Z'`, which is the gradient of
     :func:`tuba_lower_bound` with the adaptive baseline :math:`a = \bar Z'` held fixed: the
-    moving average reduces the bias of the plain DV gradient :math:`\nabla Z / Z`.
+    moving average reduces the bias of the plain DV gradient :math:`\nabla Z / Z` (zero where
+    that surrogate is not finite).
 
     Args:
         scores: ``[..., K, K]``.
@@ -358,7 +370,8 @@ def mine_lower_bound(
         ema_rate: :math:`r \in (0, 1]`.
 
     Returns:
-        ``(value, new_log_ema)``, both ``[...]``; ``new_log_ema`` is detached.
+        ``(value, new_log_ema)``, both ``[...]`` in the dtype of ``scores``; ``new_log_ema``
+        is detached (``+inf`` after a batch with an off-diagonal ``+inf``, and it stays so).
 
     Reference: Belghazi et al. (2018), "Mutual Information Neural Estimation", ICML (the
     bias-corrected gradient); Poole et al. (2019), Sec. 2 (:math:`I_{\rm MINE}`).
@@ -367,18 +380,18 @@ def mine_lower_bound(
     rate = check_positive(ema_rate, "ema_rate", upper=1.0)
     if log_ema is not None:
         log_ema = check_shape(log_ema, "log_ema", scores.shape[:-2], "scores.shape[:-2]")
-    log_z = _lme_nodiag(scores, k)
+    log_z = lme_nodiag(scores, k)
     if log_ema is None or rate == 1.0:
         new_log_ema = log_z.detach()
     else:
         prev = log_ema.detach().to(dtype=scores.dtype)
         new_log_ema = torch.logaddexp(prev + math.log1p(-rate), log_z.detach() + math.log(rate))
-    joint = _diag(scores).mean(-1)
-    value = joint - log_z
+    joint = diag(scores).mean(-1)
     surrogate = joint - torch.exp(log_z - new_log_ema)
-    return surrogate + (value - surrogate).detach(), new_log_ema
+    return value_with_grad_of(minus(joint, log_z), surrogate), new_log_ema
 
 
+@half_in_float32("log_q_x_given_y", "entropy_x")
 def ba_lower_bound(log_q_x_given_y: torch.Tensor, entropy_x: float | torch.Tensor) -> torch.Tensor:
     r"""The Barber–Agakov bound with a normalised variational posterior :math:`q(x\mid y)`.
 
@@ -402,31 +415,3 @@ def ba_lower_bound(log_q_x_given_y: torch.Tensor, entropy_x: float | torch.Tenso
         )
     check_real_or_tensor(entropy_x, "entropy_x", log_q.shape[:-1])
     return entropy_x + log_q.mean(-1)
-
-
-_BOUNDS: dict[str, Callable[..., object]] = {
-    "ba": ba_lower_bound,
-    "tuba": tuba_lower_bound,
-    "nwj": nwj_lower_bound,
-    "dv": dv_lower_bound,
-    "mine": mine_lower_bound,
-    "js": js_lower_bound,
-    "infonce": infonce_lower_bound,
-    "interpolated": interpolated_lower_bound,
-    "smile": smile_lower_bound,
-}
-BOUND_NAMES: tuple[str, ...] = tuple(_BOUNDS)
-
-
-def get_bound(name: str) -> Callable[..., object]:
-    """The bound function called ``name`` (case-insensitive), one of :data:`BOUND_NAMES`.
-
-    Reference: the bounds of Poole et al. (2019), Sec. 2, plus MINE (Belghazi et al., 2018)
-    and SMILE (Song & Ermon, 2020).
-    """
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str, one of {BOUND_NAMES}; got {type(name).__name__}")
-    try:
-        return _BOUNDS[name.lower()]
-    except KeyError:
-        raise ValueError(f"unknown bound name {name!r}; accepted names: {BOUND_NAMES}") from None
