@@ -41,9 +41,9 @@ __all__ = [
     "staircase_settings",
 ]
 
-# The alphas of the staircase. Exactly these values: the paper's reference notebook labels
-# alpha_logit = -5, 0, 5 as alpha = 0.01, 0.5, 0.99, but sigmoid(-5) = 0.0067 and
-# sigmoid(5) = 0.9933; we use the labelled values themselves.
+#: The alphas of the staircase. Exactly these values, since the paper's reference notebook labels
+#: alpha_logit = -5, 0, 5 as alpha = 0.01, 0.5, 0.99, but sigmoid(-5) = 0.0067 and
+#: sigmoid(5) = 0.9933; we use the labelled values themselves.
 STAIRCASE_ALPHAS: tuple[float, ...] = (0.01, 0.5, 0.99)
 
 
@@ -97,7 +97,8 @@ def staircase(
             :func:`mi_utils.book.get_profile`); picks ``config`` unless given and the steps
             per level. ``full`` is the paper's: d = 20, batch 64, Adam 5e-4, 4,000 steps at each
             of 2, 4, 6, 8, 10 nats.
-        critics, tasks: subsets of ``("separable", "concat")`` and ``("gaussian", "cubic")``.
+        critics: a subset of ``("separable", "concat")``.
+        tasks: a subset of ``("gaussian", "cubic")``.
         seed: the first run's seed; run ``i`` uses ``seed + i``.
 
     Returns:
@@ -168,11 +169,22 @@ def bias_variance(
     baseline :math:`a(y) = p(y)`; DV and InfoNCE at :math:`\log p(y|x)/p(y)`.
 
     Args:
+        mis: the true MIs of the tasks, in nats.
+        batch_sizes: the batch sizes ``K >= 2``.
+        alphas: the values of :math:`\alpha \in [0, 1]` for estimators with an ``alpha`` option.
         estimators: registry names with an optimal critic (default: those tagged
             ``"bias_variance"``, the estimators of the paper's Fig. 3); an estimator with an
             ``alpha`` option is evaluated at every value of ``alphas``.
         task_family: ``mi -> Task`` with known densities (default: the correlated Gaussian
             in dimension ``dim``).
+        num_batches: independent batches per MI and batch size, an int >= 2.
+        dim: the dimension of the default task family.
+        generator: the source of randomness of the samples.
+        device: where the samples and scores live (default:
+            :func:`mi_utils.device.default_device`).
+        dtype: of the samples and scores.
+        max_batch_elements: batches are drawn together in chunks of at most this many score
+            entries (``K^2`` per batch).
 
     Returns:
         One row per (estimator, alpha, mi, K): ``estimator, alpha, true_mi, batch_size, mean,
@@ -206,6 +218,10 @@ def bias_variance(
     rows = []
     for mi in mis:
         task = task_family(float(mi))
+        if not isinstance(task, Task):
+            raise TypeError(
+                f"task_family must return a mi_utils.tasks.Task; got {type(task).__name__}"
+            )
         for k in batch_sizes:
             chunk = max(1, min(num_batches, max_batch_elements // (k * k)))
             values = {i: [] for i in range(len(settings))}

@@ -33,6 +33,7 @@ import torch
 from . import estimators
 from .device import default_device
 from .nn import (
+    ACTIVATIONS,
     CRITIC_KINDS,
     BatchedConcatCritic,
     BatchedMLPBaseline,
@@ -59,6 +60,7 @@ __all__ = [
 RESULT_COLUMNS: tuple[str, ...] = (
     "run_id", "estimator", "label", "critic", "task", "seed", "step", "true_mi", "estimate",
 )  # fmt: skip
+#: The environment variable read when ``progress=None``; ``0`` turns progress bars off.
 PROGRESS_ENV_VAR = "MI_UTILS_PROGRESS"
 _DATA_SEED_OFFSET = 0x9E3779B9  # the data stream's seed is the run's seed plus this
 _BATCHED_CRITICS = {"separable": BatchedSeparableCritic, "concat": BatchedConcatCritic}
@@ -136,7 +138,7 @@ def fit(
             optimizer.zero_grad(set_to_none=True)
             (-values.sum()).backward()
             optimizer.step()
-            if scheduler is not None:
+            if scheduler is not None and step + 1 < num_steps:  # lr_lambda sees 0..num_steps-1
                 scheduler.step()
             if step % record_every == 0:
                 if record is None:
@@ -169,6 +171,11 @@ class Run:
     __slots__ = ("critic", "estimator", "options", "seed", "task")
 
     def __init__(self, estimator: str, critic: str, task: Task | Schedule, *, seed=0, **options):
+        if not isinstance(estimator, str):
+            raise TypeError(
+                f"estimator must be a str, one of {estimators.names(trainable=True)}; "
+                f"got {type(estimator).__name__}"
+            )
         spec = estimators.get(estimator)
         if not spec.scores_input:
             raise ValueError(
@@ -229,7 +236,11 @@ class TrainConfig:
     Attributes:
         batch_size: ``K``, the joint pairs per step.
         lr: Adam's learning rate.
-        hidden_dim, embed_dim, num_layers, activation: critic architecture.
+        hidden_dim: hidden width of the critics and of learned baselines, unless overridden by
+            ``concat_hidden_dim`` or ``baseline_hidden_dim``.
+        embed_dim: embedding dimension of separable critics.
+        num_layers: hidden layers of every network.
+        activation: hidden-layer activation, a key of :data:`mi_utils.nn.ACTIVATIONS`.
         concat_hidden_dim: hidden width of concat critics (``None``: ``hidden_dim``). A concat
             critic evaluates its MLP on all ``K^2`` pairs, so its width dominates the cost.
         baseline_hidden_dim: hidden width of learned baselines (``None``: ``hidden_dim``).
@@ -256,6 +267,7 @@ class TrainConfig:
                 check_int(getattr(self, name), name)
         check_int(self.batch_size, "batch_size", minimum=2)
         check_real(self.lr, "lr", 0.0, 10.0, open_low=True)
+        check_choice(self.activation, "activation", sorted(ACTIVATIONS))  # not mid-training
 
     def replace(self, **changes) -> TrainConfig:
         """A copy with ``changes`` applied."""

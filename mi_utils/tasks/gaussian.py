@@ -1,4 +1,4 @@
-r"""Tasks with a known mutual information.
+r"""The correlated Gaussian task: its MI, densities and optimal critic in closed form.
 
 The testbed of Poole et al. (2019, Sec. 5) is a pair of correlated Gaussians:
 
@@ -42,6 +42,7 @@ __all__ = [
     "sample_correlated_gaussian",
 ]
 
+#: :math:`\log 2\pi`, the constant of every Gaussian log density.
 LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -289,6 +290,7 @@ class CorrelatedGaussian(Task):
 
     @property
     def name(self) -> str:
+        """``"gaussian"``."""
         return "gaussian"
 
     @property
@@ -297,10 +299,20 @@ class CorrelatedGaussian(Task):
         return 0.5 * self.dim * (1.0 + LOG_2PI)
 
     def sample(self, num_samples, *, batch_shape=(), generator=None, device=None, dtype=None):
-        """Joint samples ``(x, y)``, each ``[*batch_shape, num_samples, dim]``."""
+        """Joint samples ``(x, y)``, each ``[*batch_shape, num_samples, dim]``.
+
+        Each batch of ``num_samples`` pairs is drawn as one ``[2, num_samples, dim]`` block
+        (``x``, then the noise of ``y``), batches in order: ``batch_shape=(n,)`` gives the same
+        numbers as ``n`` calls with ``batch_shape=()`` on a CPU generator whenever
+        ``2 * num_samples * dim`` is a multiple of 16 (torch's CPU sampler fills normals in
+        blocks of 16), so a trainer may draw many steps at once without changing its data.
+        """
         shape, dtype = self._sample_args(num_samples, batch_shape, generator, dtype)
-        z = torch.randn((2, *shape, self.dim), generator=generator, device=device, dtype=dtype)
-        return z[0], self.rho * z[0] + math.sqrt(1.0 - self.rho**2) * z[1]
+        z = torch.randn(
+            (*shape[:-1], 2, shape[-1], self.dim), generator=generator, device=device, dtype=dtype
+        )
+        x = z[..., 0, :, :]
+        return x, self.rho * x + math.sqrt(1.0 - self.rho**2) * z[..., 1, :, :]
 
     def log_marginal(self, y: torch.Tensor) -> torch.Tensor:
         r""":math:`\log p(y_i)`, ``[..., K]``."""

@@ -1,16 +1,20 @@
-"""The benchmark runs in a tiny configuration and reports what it documents."""
+"""The benchmark (benchmarks/bench.py) runs in a tiny configuration and reports what it
+documents."""
 
 from __future__ import annotations
 
 import json
+import stat
+import sys
+import textwrap
 
 import pytest
 import torch
 
-from mi_utils import bench
-from mi_utils.train import TrainConfig
-
-TINY = TrainConfig(dim=3, batch_size=8, hidden_dim=16, embed_dim=4, lr=1e-2)
+from benchmarks import bench
+from mi_utils import book, estimators
+from mi_utils.tasks import CorrelatedGaussian, cubic
+from tests.conftest import TINY
 
 
 def test_run_benchmark_tiny_has_the_documented_keys():
@@ -18,7 +22,16 @@ def test_run_benchmark_tiny_has_the_documented_keys():
         steps=3, estimators=("nwj", "infonce"), critics=("separable", "concat"),
         device="cpu", config=TINY, mist="skip", tolerance=100.0,
     )  # fmt: skip
+    assert bench.JSON_KEYS == (
+        "device", "config", "methods", "loop_over_vectorized", "torch_mist_over_vectorized",
+        "estimates", "comparable",
+    )  # fmt: skip
     assert tuple(result) == bench.JSON_KEYS
+    assert result["device"] == "cpu"
+    config = result["config"]
+    assert (config["steps"], config["num_runs"], config["batch_size"]) == (3, 4, TINY.batch_size)
+    assert config["dim"] == book.DIM and config["mi"] == pytest.approx(2.0)
+    assert (config["hidden_dim"], config["lr"]) == (TINY.hidden_dim, TINY.lr)
     for method in ("vectorized", "loop"):
         m = result["methods"][method]
         assert m["wall_seconds"] > 0 and m["steps_per_second"] > 0
@@ -27,8 +40,30 @@ def test_run_benchmark_tiny_has_the_documented_keys():
         result["methods"]["loop"]["wall_seconds"] / result["methods"]["vectorized"]["wall_seconds"]
     )
     assert result["torch_mist_over_vectorized"] is None and "torch_mist" not in result["methods"]
-    assert len(result["estimates"]) == 4 and result["comparable"] is True
-    json.dumps(result)  # JSON-serialisable
+    assert [(r["estimator"], r["critic"]) for r in result["estimates"]] == [
+        ("nwj", "separable"), ("infonce", "separable"), ("nwj", "concat"), ("infonce", "concat"),
+    ]  # fmt: skip
+    assert all(r["torch_mist"] is None for r in result["estimates"])
+    assert result["comparable"] is True
+    assert json.loads(json.dumps(result)) == result  # JSON-serialisable as it is
+
+
+def test_default_estimators_are_the_staircase_tag():
+    assert bench.default_estimators() == estimators.names(tag="staircase")
+
+
+def test_interpolated_runs_at_the_benchmark_alpha_and_another_task_skips_mist(tmp_path):
+    task = cubic(CorrelatedGaussian.from_mi(1.0, 3))
+    result = bench.run_benchmark(
+        steps=2, estimators=("interpolated",), critics=("separable",), device="cpu",
+        task=task, config=TINY, mist="require", mist_python=tmp_path / "missing" / "python",
+    )  # fmt: skip
+    # torch-mist samples the Gaussian itself: another task skips it (even with "require").
+    assert "torch_mist" not in result["methods"]
+    assert result["config"]["dim"] == 3 and result["config"]["mi"] == pytest.approx(1.0)
+    assert bench._runs(("interpolated",), ("concat",), task)[0].options == {
+        "alpha": bench.BENCH_ALPHA
+    }
 
 
 def test_comparable_flags_a_disagreement():
@@ -48,46 +83,139 @@ def test_loop_reference_leaves_the_global_rng_alone():
     assert torch.equal(state, torch.get_rng_state())
 
 
-def test_loop_concat_critic_matches_its_convention():
-    critic = bench._LoopCritic("concat", TINY)
-    x, y = torch.randn(5, 3), torch.randn(5, 3)
-    s = critic(x, y)
+def test_loop_critics_match_the_score_convention():
+    x, y = torch.randn(5, 3), torch.randn(5, 2)
+    concat = bench._LoopCritic("concat", 3, 2, TINY)
+    s = concat(x, y)
     assert s.shape == (5, 5)
     i, j = 1, 3
-    torch.testing.assert_close(s[i, j], critic.net(torch.cat([x[j], y[i]])).squeeze())
+    torch.testing.assert_close(s[i, j], concat.net(torch.cat([x[j], y[i]])).squeeze())
+    separable = bench._LoopCritic("separable", 3, 2, TINY)
+    s = separable(x, y)
+    torch.testing.assert_close(s[i, j], separable.h(y[i]) @ separable.g(x[j]))
 
 
-def test_cli_json(capsys):
-    bench.main(
-        ["--steps", "2", "--estimators", "infonce", "--critics", "separable", "--device", "cpu",
-         "--profile", "quick", "--mist", "skip", "--json"]
-    )  # fmt: skip
-    out = json.loads(capsys.readouterr().out)
-    assert tuple(out) == bench.JSON_KEYS
-    assert set(out["methods"]) == {"vectorized", "loop"}
+def test_cli_json_prints_one_object(capsys):
+    assert bench.main(
+        ["--json", "--steps", "2", "--estimators", "infonce", "mine", "--critics", "separable",
+         "--device", "cpu", "--profile", "quick", "--mist", "skip"]
+    ) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert len(out.strip().splitlines()) == 1
+    result = json.loads(out)
+    assert tuple(result) == bench.JSON_KEYS
+    assert set(result["methods"]) == {"vectorized", "loop"}
+    assert result["config"]["steps"] == 2 and result["config"]["num_runs"] == 2
+    assert result["config"]["hidden_dim"] == book.train_config("quick").hidden_dim
+    assert [r["estimator"] for r in result["estimates"]] == ["infonce", "mine"]
 
 
-def test_mist_require_without_its_environment_raises(monkeypatch, tmp_path):
-    monkeypatch.setattr(bench, "MIST_PYTHON", tmp_path / "missing" / "python")
-    with pytest.raises(RuntimeError, match="bench-setup"):
-        bench.run_benchmark(steps=1, estimators=("nwj",), critics=("separable",),
-                            device="cpu", config=TINY, mist="require")  # fmt: skip
-    auto = bench.run_benchmark(steps=1, estimators=("nwj",), critics=("separable",),
-                               device="cpu", config=TINY, mist="auto")  # fmt: skip
-    assert auto["methods"]["torch_mist"]["available"] is False
+def test_cli_table(capsys):
+    bench.main(["--steps", "1", "--estimators", "nwj", "--critics", "concat", "--device", "cpu",
+                "--profile", "quick", "--mist", "skip"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert "loop / vectorized:" in out and "all methods comparable:" in out
+    assert "nwj" in out and "concat" in out
 
 
 @pytest.mark.parametrize(
-    "kwargs, match",
+    "argv",
+    [["--estimators", "ba"], ["--critics", "bilinear"], ["--mist", "maybe"],
+     ["--profile", "medium"], ["--steps", "two"]],
+)  # fmt: skip
+def test_cli_rejects_bad_arguments(argv, capsys):
+    with pytest.raises(SystemExit) as err:
+        bench.main(argv)
+    assert err.value.code == 2
+    assert "invalid" in capsys.readouterr().err
+
+
+def test_mist_missing_is_reported_or_raises(tmp_path):
+    missing = tmp_path / "venv-absent" / "bin" / "python"
+    kwargs = dict(steps=1, estimators=("nwj",), critics=("separable",), device="cpu",
+                  config=TINY, mist_python=missing)  # fmt: skip
+    with pytest.raises(RuntimeError, match="bench-setup"):
+        bench.run_benchmark(**kwargs, mist="require")
+    auto = bench.run_benchmark(**kwargs, mist="auto")
+    assert auto["methods"]["torch_mist"] == {"available": False, "reason": "venv-absent not set up"}
+    assert auto["torch_mist_over_vectorized"] is None
+    assert auto["estimates"][0]["torch_mist"] is None
+
+
+def test_mist_missing_from_the_command_line(tmp_path, capsys):
+    bench.main(["--json", "--steps", "1", "--estimators", "nwj", "--critics", "separable",
+                "--device", "cpu", "--profile", "quick",
+                "--mist-python", str(tmp_path / "nowhere" / "python")])  # fmt: skip
+    result = json.loads(capsys.readouterr().out)
+    assert result["methods"]["torch_mist"]["available"] is False
+
+
+def _fake_mist(tmp_path, body: str):
+    """A stand-in for ``.venv-mist/bin/python``: runs ``body`` with the worker's payload."""
+    worker = tmp_path / "fake_worker.py"
+    worker.write_text("import json, sys\npayload = json.load(sys.stdin)\n" + textwrap.dedent(body))
+    python = tmp_path / "venv-fake" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{worker}"\n')
+    python.chmod(python.stat().st_mode | stat.S_IEXEC)
+    return python
+
+
+def test_mist_worker_payload_and_report(tmp_path):
+    python = _fake_mist(
+        tmp_path,
+        f"""
+        with open({str(tmp_path / "payload.json")!r}, "w") as f:
+            json.dump(payload, f)
+        runs = [dict(estimator=e, critic=c, final_estimate=payload["mi"])
+                for c in payload["critics"] for e in payload["estimators"] if e != "mine"]
+        print("torch-mist chatter")
+        print(json.dumps(dict(wall_seconds=2.0, steps_per_second=5.0, num_runs=len(runs),
+                              torch_mist_version="fake", unsupported=["mine"], runs=runs)))
+    """,
+    )
+    result = bench.run_benchmark(
+        steps=2, estimators=("interpolated", "mine"), critics=("separable",), device="cpu",
+        config=TINY, mi=1.5, mist="require", mist_python=python, tolerance=100.0,
+    )  # fmt: skip
+    payload = json.loads((tmp_path / "payload.json").read_text())
+    assert payload["estimators"] == ["interpolated", "mine"]
+    assert payload["needs_baseline"] == ["interpolated"] and payload["critics"] == ["separable"]
+    assert (payload["steps"], payload["dim"], payload["mi"]) == (2, book.DIM, 1.5)
+    assert (payload["batch_size"], payload["lr"], payload["alpha"]) == (
+        TINY.batch_size,
+        TINY.lr,
+        bench.BENCH_ALPHA,
+    )
+    mist = result["methods"]["torch_mist"]
+    assert mist == {"wall_seconds": 2.0, "steps_per_second": 5.0, "num_runs": 1,
+                    "version": "fake", "unsupported": ["mine"]}  # fmt: skip
+    assert result["torch_mist_over_vectorized"] == pytest.approx(
+        result["methods"]["vectorized"]["steps_per_second"] / 5.0
+    )
+    assert [r["torch_mist"] for r in result["estimates"]] == [1.5, None]
+
+
+def test_mist_worker_failure_raises(tmp_path):
+    python = _fake_mist(tmp_path, "sys.exit('torch_mist is broken')")
+    with pytest.raises(RuntimeError, match=r"(?s)torch-mist worker failed.*broken"):
+        bench.run_benchmark(steps=1, estimators=("nwj",), critics=("separable",), device="cpu",
+                            config=TINY, mist="auto", mist_python=python)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
     [
-        (dict(steps=0), "steps"),
-        (dict(steps=2.5), "steps"),
-        (dict(estimators=("nce",)), "estimators"),
-        (dict(mist="maybe"), "mist"),
+        (dict(steps=0), ValueError, "steps"),
+        (dict(steps=2.5), ValueError, "steps"),
+        (dict(estimators=("nce",)), ValueError, "estimator"),
+        (dict(mist="maybe"), ValueError, "mist"),
+        (dict(critics=("bilinear",)), ValueError, "critic"),
+        (dict(device="tpu"), ValueError, "device"),
     ],
 )
-def test_bad_configuration_raises(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_configuration_raises(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
         bench.run_benchmark(**{"config": TINY, "device": "cpu", "mist": "skip", **kwargs})
 
 
