@@ -6,8 +6,9 @@ known it also exposes the log density ratio :math:`\log p(y\mid x)/p(y)` (the op
 every bound), the conditional :math:`\log p(y\mid x)` and the marginal :math:`\log p(y)`, as
 score matrices in the library's convention ``scores[..., i, j] = f(x_j, y_i)``.
 
-A new task is one subclass: set ``x_dim`` and ``y_dim``, implement :attr:`Task.mi` and
-:meth:`Task.sample`; the trainer, :func:`mi_utils.train.train`, needs nothing else.
+A new task is one subclass: set ``x_dim`` and ``y_dim``, implement
+:attr:`~mi_utils.tasks.Task.mi` and :meth:`~mi_utils.tasks.Task.sample`; the trainer,
+:func:`mi_utils.train.train`, needs nothing else.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class Task(abc.ABC):
 
     @property
     def name(self) -> str:
-        """A short name for tables and figures (default: the class name in lower case)."""
+        """A short name for tables and figures; by default the class name in lower case."""
         return type(self).__name__.lower()
 
     @abc.abstractmethod

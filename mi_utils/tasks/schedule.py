@@ -2,7 +2,8 @@ r"""A task whose MI follows a schedule: the paper's MI staircase.
 
 A :class:`Schedule` is a sequence of segments ``(task, num_steps)``: training step ``t`` draws
 its batch from the task of the segment that contains ``t``. The staircase of Poole et al.
-(2019, Fig. 2) is :meth:`Schedule.staircase`: 2, 4, 6, 8, 10 nats, a fixed number of steps each.
+(2019, Fig. 2) is :meth:`~mi_utils.tasks.Schedule.staircase`: 2, 4, 6, 8, 10 nats, a fixed
+number of steps each.
 """
 
 from __future__ import annotations

@@ -50,6 +50,15 @@ class Transform:
         r""":math:`\log\lvert\det J_g(z)\rvert`, shape ``[...]`` from ``z`` ``[..., d]``."""
         raise NotImplementedError
 
+    def inverse_and_log_det(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""``(z, log|det J_g(z)|)`` with :math:`z = g^{-1}(y)`: what a change of variables needs.
+
+        The default calls :meth:`inverse`, then :meth:`log_abs_det_jacobian`; a subclass
+        overrides it where ``y`` gives the log-determinant more accurately.
+        """
+        z = self.inverse(y)
+        return z, self.log_abs_det_jacobian(z)
+
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
         return self.forward(z)
 
@@ -128,6 +137,13 @@ class MixedCube(Transform):
         u = z @ self._w(z).T
         return self.log_abs_det_w + (math.log(3.0) + 2.0 * torch.log(u.abs())).sum(-1)
 
+    def inverse_and_log_det(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # u = W z is y^(1/3) exactly: taken from y, not recomputed from z = W^-1 y^(1/3), whose
+        # rounding would swamp a small u_k (and give log 0 = -inf when it cancels to zero).
+        u = _cube_root(y)
+        z = u @ self._w(y, inverse=True).T
+        return z, self.log_abs_det_w + (math.log(3.0) + 2.0 * torch.log(u.abs())).sum(-1)
+
     def __repr__(self) -> str:
         return f"MixedCube(dim={self.weight.shape[0]})"
 
@@ -137,8 +153,10 @@ class TransformedTask(Task):
 
     Args:
         task: the underlying :class:`~mi_utils.tasks.Task`.
-        x_transform, y_transform: :class:`Transform` s (``None`` leaves that side unchanged).
-        name: the task's name (default: ``"<y_transform>-<task>"``).
+        x_transform, y_transform: a :class:`Transform` each (``None`` leaves that side
+            unchanged).
+        name: the task's name (default: the names of the transforms and of ``task`` joined by
+            ``-``, such as ``"cubic-gaussian"``).
     """
 
     def __init__(self, task: Task, *, x_transform=None, y_transform=None, name=None):
@@ -161,6 +179,7 @@ class TransformedTask(Task):
 
     @property
     def name(self) -> str:
+        """The ``name`` given, else the names of the transforms and of the task joined by ``-``."""
         return self._name
 
     @property
@@ -190,18 +209,21 @@ class TransformedTask(Task):
             y = self.y_transform.inverse(y) if self.y_transform is not None else y
         return x, y
 
-    def _log_jac_y(self, z: torch.Tensor) -> torch.Tensor:
+    def _inv_y(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(z, log|det J(z)|)`` for ``z`` the preimage of ``y``."""
+        y = check_samples(y, "y", self.y_dim)
         if self.y_transform is None:
-            return torch.zeros(z.shape[:-1], device=z.device, dtype=z.dtype)
-        return self.y_transform.log_abs_det_jacobian(z)
+            return y, torch.zeros(y.shape[:-1], device=y.device, dtype=y.dtype)
+        return self.y_transform.inverse_and_log_det(y)
 
     def log_marginal(self, y: torch.Tensor) -> torch.Tensor:
-        _, z = self._inv(y=y)
-        return self.task.log_marginal(z) - self._log_jac_y(z)
+        z, log_jac = self._inv_y(y)
+        return self.task.log_marginal(z) - log_jac
 
     def log_conditional(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        u, z = self._inv(x, y)
-        return self.task.log_conditional(u, z) - self._log_jac_y(z)[..., :, None]
+        u, _ = self._inv(x=x)
+        z, log_jac = self._inv_y(y)
+        return self.task.log_conditional(u, z) - log_jac[..., :, None]
 
     def log_ratio(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         u, z = self._inv(x, y)

@@ -1,4 +1,4 @@
-"""Unit and property tests of mi_utils.data: closed forms, shapes, dtypes, devices, seeds."""
+"""The correlated Gaussian task: closed forms, the Task interface, shapes, dtypes, seeds."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from mi_utils import data
-from mi_utils.data import (
+from mi_utils import tasks
+from mi_utils.tasks import (
+    LOG_2PI,
     CorrelatedGaussian,
+    Task,
     gaussian_log_conditional,
     gaussian_log_marginal,
     gaussian_log_ratio,
@@ -19,12 +21,7 @@ from mi_utils.data import (
     rho_to_mi,
     sample_correlated_gaussian,
 )
-
-CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
-
-def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+from tests.conftest import DEVICES, gen, requires_cuda
 
 
 # ----------------------------------------------------------------------------- closed forms
@@ -70,6 +67,8 @@ def test_log_marginal_is_standard_normal_density():
         [-math.log(2 * math.pi), -math.log(2 * math.pi) - 2.5], dtype=torch.float64
     )
     torch.testing.assert_close(gaussian_log_marginal(y), expected)
+    torch.testing.assert_close(CorrelatedGaussian(2, 0.3).log_marginal(y), expected)
+    assert LOG_2PI == pytest.approx(math.log(2 * math.pi), abs=1e-15)
 
 
 def test_log_conditional_matches_torch_distributions():
@@ -81,54 +80,52 @@ def test_log_conditional_matches_torch_distributions():
 
 
 def test_log_ratio_is_conditional_minus_marginal_brute_force():
-    for cubic in (False, True):
-        task = CorrelatedGaussian(dim=5, rho=0.7, cubic=cubic)
-        x, y = task.sample(9, generator=gen(2), dtype=torch.float64)
-        ratio = task.optimal_critic(x, y)
-        ref = torch.empty(9, 9, dtype=torch.float64)
-        for i in range(9):
-            for j in range(9):
-                ref[i, j] = (
-                    task.log_conditional(x[j : j + 1], y[i : i + 1])[0, 0]
-                    - task.log_marginal(y[i : i + 1])[0]
-                )
-        torch.testing.assert_close(ratio, ref)
+    task = CorrelatedGaussian(dim=5, rho=0.7)
+    x, y = task.sample(9, generator=gen(2), dtype=torch.float64)
+    ratio = task.log_ratio(x, y)
+    ref = torch.empty(9, 9, dtype=torch.float64)
+    for i in range(9):
+        for j in range(9):
+            ref[i, j] = (
+                task.log_conditional(x[j : j + 1], y[i : i + 1])[0, 0]
+                - task.log_marginal(y[i : i + 1])[0]
+            )
+    torch.testing.assert_close(ratio, ref)
 
 
-def test_cubic_density_integrates_to_one_in_1d():
-    # p(y^3) has an integrable |y|^(-2/3) spike at 0; integrate on the grid y = t^5 (a change of
-    # variables unrelated to the cube) so that the integrand p(t^5) * 5 t^4 is smooth.
-    t = torch.linspace(-2.5, 2.5, 200_001, dtype=torch.float64)
-    t = t[t != 0]
-    y = t**5
-    dens = gaussian_log_marginal(y[:, None], cubic=True).exp() * 5 * t**4
-    assert torch.trapezoid(dens, t).item() == pytest.approx(1.0, abs=1e-4)
+def test_closed_form_log_ratio_equals_the_protocols_default():
+    # CorrelatedGaussian overrides log_ratio with a closed form; it must equal the Task default
+    # (log_conditional - log_marginal), also with batch dimensions.
+    task = CorrelatedGaussian(dim=3, rho=-0.45)
+    x, y = task.sample(6, batch_shape=(2, 3), generator=gen(3), dtype=torch.float64)
+    torch.testing.assert_close(task.log_ratio(x, y), Task.log_ratio(task, x, y))
+    torch.testing.assert_close(task.log_ratio(x, y), gaussian_log_ratio(x, y, -0.45))
 
 
 # ----------------------------------------------------------------------------- Monte Carlo
-@pytest.mark.parametrize("cubic", [False, True])
 @pytest.mark.parametrize("mi", [0.5, 2.0, 8.0])
-def test_monte_carlo_mi_matches_closed_form(mi, cubic):
-    task = CorrelatedGaussian.from_mi(mi, dim=20, cubic=cubic)
+def test_monte_carlo_mi_matches_closed_form(mi):
+    task = CorrelatedGaussian.from_mi(mi, dim=20)
     x, y = task.sample(20_000, generator=gen(3), dtype=torch.float64)
-    joint = task.optimal_critic(x[:, None, :], y[:, None, :])[:, 0, 0]
+    joint = task.log_ratio(x[:, None, :], y[:, None, :])[:, 0, 0]  # the diagonal, one by one
     se = joint.std() / math.sqrt(joint.numel())
     assert abs(joint.mean().item() - mi) < 4 * se.item()
+    assert task.mi == pytest.approx(mi, rel=1e-12)
 
 
 def test_different_numbers_of_x_and_y():
     task = CorrelatedGaussian(dim=3, rho=0.4)
     x, y = task.sample(6, generator=gen(), dtype=torch.float64)
-    s = task.optimal_critic(x, y[:4])
+    s = task.log_ratio(x, y[:4])
     assert s.shape == (4, 6)
-    torch.testing.assert_close(s, task.optimal_critic(x, y)[:4])
+    torch.testing.assert_close(s, task.log_ratio(x, y)[:4])
 
 
-def test_optimal_critic_normalises_against_the_marginal():
+def test_log_ratio_normalises_against_the_marginal():
     # E_{p(x)}[exp f*(x, y)] = 1 for every y: the mean over columns of exp(scores) -> 1.
     task = CorrelatedGaussian.from_mi(1.0, dim=2)
     x, y = task.sample(40_000, generator=gen(4), dtype=torch.float64)
-    s = task.optimal_critic(x, y[:5])
+    s = task.log_ratio(x, y[:5])
     assert s.exp().mean(-1).sub(1).abs().max().item() < 0.05
 
 
@@ -143,6 +140,77 @@ def test_sample_moments():
     assert abs(torch.corrcoef(x.T)[0, 1].item()) < 0.01
 
 
+# ----------------------------------------------------------------------------- the Task interface
+def test_task_attributes():
+    task = CorrelatedGaussian.from_mi(4.0, dim=20)
+    assert isinstance(task, Task)
+    assert (task.x_dim, task.y_dim, task.dim) == (20, 20, 20)
+    assert task.name == "gaussian" and task.mi_error == 0.0
+    assert task.mi == pytest.approx(4.0)
+    assert task.rho == pytest.approx(0.5742, abs=5e-5)
+    assert task == CorrelatedGaussian(20, task.rho) and hash(task) == hash(
+        CorrelatedGaussian(20, task.rho)
+    )
+    assert task != CorrelatedGaussian(20, 0.1)
+    assert "CorrelatedGaussian(dim=20" in repr(task)
+
+
+@pytest.mark.parametrize("batch_shape", [(), (3,), (2, 4)])
+def test_sample_shapes_with_batch_shape(batch_shape):
+    task = CorrelatedGaussian(dim=3, rho=0.5)
+    x, y = task.sample(5, batch_shape=batch_shape, generator=gen())
+    assert x.shape == y.shape == (*batch_shape, 5, 3)
+    assert task.log_marginal(y).shape == (*batch_shape, 5)
+    assert task.log_conditional(x, y).shape == (*batch_shape, 5, 5)
+    assert task.log_ratio(x, y).shape == (*batch_shape, 5, 5)
+
+
+def test_batch_shape_accepts_a_list():
+    task = CorrelatedGaussian(dim=2, rho=0.5)
+    x, _ = task.sample(4, batch_shape=[3], generator=gen())
+    assert x.shape == (3, 4, 2)
+
+
+def test_task_sample_is_determined_by_its_generator():
+    task = CorrelatedGaussian(dim=4, rho=0.3)
+    a = task.sample(16, batch_shape=(2,), generator=gen(11))
+    b = task.sample(16, batch_shape=(2,), generator=gen(11))
+    c = task.sample(16, batch_shape=(2,), generator=gen(12))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[0], c[0])
+
+
+def test_task_sample_matches_the_free_function():
+    task = CorrelatedGaussian(dim=3, rho=0.5)
+    xt, yt = task.sample(10, generator=gen(7), dtype=torch.float64)
+    xf, yf = sample_correlated_gaussian(10, 3, 0.5, generator=gen(7), dtype=torch.float64)
+    torch.testing.assert_close(xt, xf)
+    torch.testing.assert_close(yt, yf)
+
+
+def test_global_rng_untouched():
+    state = torch.get_rng_state()
+    sample_correlated_gaussian(32, 4, 0.5, generator=gen(1))
+    CorrelatedGaussian(dim=4, rho=0.5).sample(32, batch_shape=(3,), generator=gen(1))
+    assert torch.equal(state, torch.get_rng_state())
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_task_dtype_and_device(device, dtype):
+    task = CorrelatedGaussian(dim=3, rho=0.5)
+    x, y = task.sample(6, batch_shape=(2,), generator=gen(0, device), device=device, dtype=dtype)
+    for t in (x, y, task.log_marginal(y), task.log_conditional(x, y), task.log_ratio(x, y)):
+        assert t.dtype == dtype and t.device.type == device
+
+
+def test_default_dtype_is_torch_default():
+    x, _ = sample_correlated_gaussian(2, 2, 0.1, generator=gen())
+    assert x.dtype == torch.get_default_dtype()
+    x, _ = CorrelatedGaussian(2, 0.1).sample(2, generator=gen())
+    assert x.dtype == torch.get_default_dtype()
+
+
 # ----------------------------------------------------------------------------- shapes etc.
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_shapes_and_dtypes(dtype):
@@ -152,11 +220,6 @@ def test_shapes_and_dtypes(dtype):
     assert s.shape == (16, 16) and s.dtype == dtype
     assert gaussian_log_conditional(x, y, 0.3).shape == (16, 16)
     assert gaussian_log_marginal(y).shape == (16,)
-
-
-def test_default_dtype_is_torch_default():
-    x, _ = sample_correlated_gaussian(2, 2, 0.1, generator=gen())
-    assert x.dtype == torch.get_default_dtype()
 
 
 def test_batched_rho_matches_per_run_scores():
@@ -181,13 +244,6 @@ def test_extra_leading_dims_are_preserved():
     torch.testing.assert_close(s[1, 2], gaussian_log_ratio(x, y, 0.4))
 
 
-def test_cubic_is_cube_of_gaussian_sample():
-    xg, yg = sample_correlated_gaussian(10, 3, 0.5, generator=gen(7))
-    xc, yc = sample_correlated_gaussian(10, 3, 0.5, cubic=True, generator=gen(7))
-    torch.testing.assert_close(xc, xg)
-    torch.testing.assert_close(yc, yg**3)
-
-
 def test_seed_reproduces_and_differs():
     a = sample_correlated_gaussian(32, 4, 0.5, generator=gen(11))
     b = sample_correlated_gaussian(32, 4, 0.5, generator=gen(11))
@@ -196,32 +252,16 @@ def test_seed_reproduces_and_differs():
     assert not torch.equal(a[0], c[0])
 
 
-def test_global_rng_untouched():
-    state = torch.get_rng_state()
-    sample_correlated_gaussian(32, 4, 0.5, generator=gen(1))
-    assert torch.equal(state, torch.get_rng_state())
-
-
-def test_task_object():
-    task = CorrelatedGaussian.from_mi(4.0, dim=20, cubic=True)
-    assert task.mi == pytest.approx(4.0)
-    assert task.rho == pytest.approx(0.5742, abs=5e-5)
-    x, y = task.sample(6, generator=gen())
-    assert task.optimal_critic(x, y).shape == (6, 6)
-    assert task.log_marginal(y).shape == (6,)
-    with pytest.raises(ValueError, match="dim"):
-        task.optimal_critic(x[:, :3], y[:, :3])
-
-
 def test_float32_scores_are_accurate():
     task = CorrelatedGaussian.from_mi(10.0, dim=20)
     x, y = task.sample(64, generator=gen(9), dtype=torch.float64)
-    s64 = task.optimal_critic(x, y)
-    s32 = task.optimal_critic(x.float(), y.float())
+    s64 = task.log_ratio(x, y)
+    s32 = task.log_ratio(x.float(), y.float())
     assert (s32.double() - s64).abs().max().item() < 1e-3
 
 
-@CUDA
+@requires_cuda
+@pytest.mark.gpu
 def test_cuda_sampling_and_scores():
     g = torch.Generator(device="cuda").manual_seed(0)
     x, y = sample_correlated_gaussian(64, 20, 0.5, generator=g, device="cuda")
@@ -233,6 +273,9 @@ def test_cuda_sampling_and_scores():
 
 
 # ----------------------------------------------------------------------------- bad input
+_G = CorrelatedGaussian(dim=3, rho=0.5)
+
+
 @pytest.mark.parametrize(
     "call, exc, match",
     [
@@ -274,9 +317,23 @@ def test_cuda_sampling_and_scores():
         (lambda: gaussian_log_marginal(torch.zeros(3)), ValueError, "y"),
         (lambda: gaussian_log_marginal(torch.zeros(3, 2), dim=3), ValueError, "dim"),
         (lambda: CorrelatedGaussian(dim=0, rho=0.1), ValueError, "dim"),
+        (lambda: CorrelatedGaussian(dim=2.0, rho=0.1), TypeError, "dim"),
         (lambda: CorrelatedGaussian(dim=2, rho=1.0), ValueError, "rho"),
-        (lambda: CorrelatedGaussian(dim=2, rho=0.1, cubic=1), TypeError, "cubic"),
+        (lambda: CorrelatedGaussian(dim=2, rho=torch.tensor(0.1)), TypeError, "rho"),
+        (lambda: CorrelatedGaussian(dim=2, rho="0.1"), TypeError, "rho"),
         (lambda: CorrelatedGaussian.from_mi(-1.0, dim=2), ValueError, "mi"),
+        (lambda: CorrelatedGaussian.from_mi(torch.tensor(1.0), dim=2), TypeError, "mi"),
+        (lambda: _G.sample(0), ValueError, "num_samples"),
+        (lambda: _G.sample(4.0), TypeError, "num_samples"),
+        (lambda: _G.sample(4, batch_shape=3), TypeError, "batch_shape"),
+        (lambda: _G.sample(4, batch_shape=(0,)), ValueError, "batch_shape"),
+        (lambda: _G.sample(4, batch_shape=(2.0,)), TypeError, "batch_shape"),
+        (lambda: _G.sample(4, generator=1), TypeError, "generator"),
+        (lambda: _G.sample(4, dtype=torch.int32), TypeError, "dtype"),
+        (lambda: _G.log_ratio(torch.zeros(4, 2), torch.zeros(4, 3)), ValueError, "x"),
+        (lambda: _G.log_ratio(torch.zeros(4, 3), torch.zeros(4, 2)), ValueError, "y"),
+        (lambda: _G.log_conditional(torch.zeros(4, 3), [[0.0] * 3]), TypeError, "y"),
+        (lambda: _G.log_marginal(torch.zeros(4, 2)), ValueError, "y"),
     ],
 )
 def test_bad_input_raises_naming_the_argument(call, exc, match):
@@ -285,6 +342,8 @@ def test_bad_input_raises_naming_the_argument(call, exc, match):
 
 
 def test_public_api_documented():
-    for name in data.__all__:
-        obj = getattr(data, name)
+    for name in tasks.__all__:
+        obj = getattr(tasks, name)
+        if isinstance(obj, (int, float, tuple)):
+            continue  # constants are documented by the module's docstring
         assert obj.__doc__ and len(obj.__doc__.strip()) > 20, name
