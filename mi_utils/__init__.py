@@ -10,7 +10,8 @@ van den Oord, Alemi & Tucker (2019). Data flows one way:
 - :mod:`mi_utils.bounds`: every bound as a pure function of a score matrix, in nats;
 - :mod:`mi_utils.estimators`: the registry of estimators (bound, baseline, state,
   hyper-parameters, ceiling, label, colour) and one uniform call;
-- :mod:`mi_utils.train`: the fit loop, and training of many runs as one batched model;
+- :mod:`mi_utils.fit` and :mod:`mi_utils.train`: the one fit loop, and training of many runs
+  as one batched model;
 - :mod:`mi_utils.experiments` and :mod:`mi_utils.plotting`: the book's sweeps and figures;
 - :mod:`mi_utils.book`: the book's ``quick``/``full`` profiles.
 
@@ -31,6 +32,7 @@ SUBMODULES: tuple[str, ...] = (
     "device",
     "estimators",
     "experiments",
+    "fit",
     "nn",
     "plotting",
     "tasks",
@@ -48,6 +50,7 @@ if TYPE_CHECKING:  # pragma: no cover
         device,
         estimators,
         experiments,
+        fit,
         nn,
         plotting,
         tasks,

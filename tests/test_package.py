@@ -25,9 +25,8 @@ SOURCES = sorted(PACKAGE.rglob("*.py"))
 #: Modules allowed above MAX_LINES, with the reason.
 MAX_LINES = 400
 LONG_MODULES = {
-    # Tolerated for now at the lead's request, while the bounds' owner splits the module.
-    "mi_utils/bounds.py": "every bound with a derivation-level docstring; split pending",
     "mi_utils/bounds/lower.py": "every lower bound with its derivation-level docstring",
+    "mi_utils/train.py": "Run, TrainConfig, TrainResult and the batched model read top to bottom",
 }
 
 

@@ -15,7 +15,8 @@ while the log density ratio is unchanged (the Jacobians cancel).
 The paper's *cubic* task is the correlated Gaussian observed through :class:`Cube`,
 :math:`y \mapsto y^3` coordinate by coordinate (Poole et al., 2019, Sec. 5). Its optimal critic
 is still a sum over coordinates; :class:`MixedCube`, :math:`y \mapsto (W y)^3` with a random
-orthogonal :math:`W`, keeps the MI and removes that separability.
+full-rank :math:`W`, keeps the MI and removes that separability (for a non-orthogonal
+:math:`W`, no rotation of :math:`x` restores it).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import math
 
 import torch
 
-from ..validation import check_generator, check_int, check_samples
+from ..validation import check_generator, check_int, check_real, check_samples
 from .base import Task
 
 __all__ = ["Cube", "MixedCube", "Transform", "TransformedTask", "cubic"]
@@ -92,8 +93,9 @@ class MixedCube(Transform):
     r"""Mix, then cube: :math:`y \mapsto (W y)^3` with a full-rank :math:`W` ``[d, d]``.
 
     :math:`\log\lvert\det J\rvert = \log\lvert\det W\rvert + \sum_k \log(3 (W z)_k^2)`.
-    :meth:`random` draws an orthogonal :math:`W` (well conditioned, every output coordinate
-    depends on every input one).
+    :meth:`random` draws :math:`W = Q_1 \operatorname{diag}(s) Q_2` with random orthogonal
+    :math:`Q_1, Q_2` and singular values :math:`s` spread geometrically over a given condition
+    number (every output coordinate depends on every input one, and :math:`|\det W| = 1`).
 
     Args:
         weight: the mixing matrix :math:`W`, a full-rank floating tensor ``[d, d]``.
@@ -114,13 +116,38 @@ class MixedCube(Transform):
         self.log_abs_det_w = logdet.item()
 
     @classmethod
-    def random(cls, dim: int, *, generator: torch.Generator | None = None) -> MixedCube:
-        """A :class:`MixedCube` with a random orthogonal :math:`W` (QR of a Gaussian matrix)."""
+    def random(
+        cls, dim: int, *, generator: torch.Generator | None = None, condition: float = 4.0
+    ) -> MixedCube:
+        r"""A :class:`MixedCube` with :math:`W = Q_1 \operatorname{diag}(s) Q_2`.
+
+        :math:`Q_1, Q_2` are Haar-distributed orthogonal matrices (QR of Gaussian matrices drawn
+        from ``generator``, on its device) and :math:`s_k = c^{(k - (d-1)/2)/(d-1)}` spreads the
+        singular values geometrically between :math:`c^{-1/2}` and :math:`c^{1/2}`, so
+        :math:`\operatorname{cond}(W) = c` and :math:`|\det W| = 1`. With ``condition=1``,
+        :math:`W` is orthogonal, and the mixed task is the coordinate-wise cubic task with
+        :math:`x` rotated; with :math:`c > 1` the noise of :math:`W y` has the non-isotropic
+        covariance :math:`(1-\rho^2) W W^\top` and no rotation restores the pairing.
+
+        Args:
+            dim: dimension ``d``.
+            generator: the source of randomness (the global RNG when ``None``).
+            condition: the condition number :math:`c \ge 1` of :math:`W`, at most 1e6.
+        """
         dim = check_int(dim, "dim")
         check_generator(generator)
-        a = torch.randn(dim, dim, generator=generator, dtype=torch.float64)
-        q, r = torch.linalg.qr(a)
-        return cls(q * torch.sign(torch.diagonal(r)))  # the Haar-distributed orthogonal matrix
+        c = check_real(condition, "condition", 1.0, 1e6)
+        draw_on = generator.device if generator is not None else torch.device("cpu")
+
+        def haar() -> torch.Tensor:
+            a = torch.randn(dim, dim, generator=generator, device=draw_on, dtype=torch.float64)
+            q, r = torch.linalg.qr(a.cpu())
+            return q * torch.sign(torch.diagonal(r))
+
+        q1, q2 = haar(), haar()
+        k = torch.arange(dim, dtype=torch.float64)
+        s = c ** ((k - (dim - 1) / 2) / max(dim - 1, 1))
+        return cls(q1 @ torch.diag(s) @ q2)
 
     def _w(self, like: torch.Tensor, inverse: bool = False) -> torch.Tensor:
         w = self.weight_inv if inverse else self.weight

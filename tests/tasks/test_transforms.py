@@ -33,7 +33,8 @@ def _skewed_weight(dim: int) -> torch.Tensor:
 def transforms(dim: int = 3) -> dict[str, Transform]:
     return {
         "cube": Cube(),
-        "mixed-orthogonal": MixedCube.random(dim, generator=gen(5)),
+        "mixed-orthogonal": MixedCube.random(dim, generator=gen(5), condition=1.0),
+        "mixed-random": MixedCube.random(dim, generator=gen(6)),
         "mixed-skewed": MixedCube(_skewed_weight(dim)),
     }
 
@@ -67,12 +68,17 @@ def test_log_abs_det_jacobian_matches_autograd(which):
         assert got[k].item() == pytest.approx(torch.linalg.slogdet(jac)[1].item(), abs=1e-10)
 
 
-def test_mixed_cube_random_is_orthogonal_and_seeded():
+def test_mixed_cube_random_spectrum_and_seed():
     a = MixedCube.random(4, generator=gen(3))
     b = MixedCube.random(4, generator=gen(3))
     c = MixedCube.random(4, generator=gen(4))
-    torch.testing.assert_close(a.weight @ a.weight.T, torch.eye(4, dtype=F64))
+    # singular values spread geometrically over the condition number 4, |det W| = 1
+    s = torch.linalg.svdvals(a.weight)
+    torch.testing.assert_close(s, 4.0 ** ((torch.arange(3, -1, -1, dtype=F64) - 1.5) / 3))
     assert a.log_abs_det_w == pytest.approx(0.0, abs=1e-12)
+    assert (a.weight @ a.weight.T - torch.eye(4, dtype=F64)).abs().max() > 0.1  # not orthogonal
+    ortho = MixedCube.random(4, generator=gen(3), condition=1.0)
+    torch.testing.assert_close(ortho.weight @ ortho.weight.T, torch.eye(4, dtype=F64))
     assert torch.equal(a.weight, b.weight) and not torch.equal(a.weight, c.weight)
     state = torch.get_rng_state()
     MixedCube.random(4, generator=gen(3))
@@ -274,9 +280,10 @@ def test_mixed_cube_couples_coordinates_and_cube_does_not():
     mixed = cubic(base, mix=True, generator=gen(9))
     x, y = mixed.sample(n, generator=gen(8), dtype=F64)
     c_mixed = _cross_correlation(x, torch.sign(y) * y.abs() ** (1 / 3))
-    # y^(1/3) = W y_base, so corr(y^(1/3)_k, x_j) = rho W[k, j] for an orthogonal W
+    # y^(1/3) = W y_base: corr(y^(1/3)_k, x_j) = rho W[k, j] / sqrt((W W^T)_kk)
     w = mixed.y_transform.weight
-    torch.testing.assert_close(c_mixed, rho * w, atol=noise, rtol=0)
+    expected = rho * w / (w @ w.T).diagonal().sqrt()[:, None]
+    torch.testing.assert_close(c_mixed, expected, atol=noise, rtol=0)
     assert c_mixed[off].abs().max().item() > 10 * noise  # some y_k depends on several x_j
 
 
@@ -336,6 +343,8 @@ def test_x_transform_and_default_name():
         (lambda: cubic(CorrelatedGaussian(2, 0.1), mix=1), TypeError, "mix"),
         (lambda: cubic(CorrelatedGaussian(2, 0.1), mix=True, generator=3), TypeError, "generator"),
         (lambda: MixedCube.random(0), ValueError, "dim"),
+        (lambda: MixedCube.random(3, condition=0.5), ValueError, "condition"),
+        (lambda: MixedCube.random(3, condition="4"), TypeError, "condition"),
         (lambda: cubic(CorrelatedGaussian(2, 0.1)).log_marginal(torch.zeros(3, 3)), ValueError,
          "y"),
         (lambda: cubic(CorrelatedGaussian(2, 0.1)).log_ratio(torch.zeros(3, 1),
