@@ -23,11 +23,13 @@ from .tasks import STAIRCASE_LEVELS, CorrelatedGaussian, Schedule, cubic
 from .train import TrainConfig
 from .validation import check_choice, check_int
 
+#: The book's run profiles (:func:`get_profile`).
 PROFILES: tuple[str, ...] = ("quick", "full")
+#: The environment variable that chooses the profile.
 PROFILE_ENV_VAR = "MI_BOOK_PROFILE"
 #: The dimension of x and y in the paper's experiments.
 DIM = 20
-#: The tasks of the paper's staircase: the correlated Gaussian and its cubic transform.
+#: The tasks of the paper's staircase, the correlated Gaussian and its cubic transform.
 STAIRCASE_TASKS: tuple[str, ...] = ("gaussian", "cubic")
 
 __all__ = [

@@ -9,7 +9,8 @@ independent runs: every bound returns a differentiable tensor of shape ``[...]``
 
 Everything is computed with log-sum-exp, works in float32 and float64 on CPU and GPU, and never
 synchronises the GPU: validation looks only at shapes, dtypes and Python numbers, except for
-the values of a *tensor* ``alpha`` (:func:`interpolated_lower_bound`; one sync on CUDA).
+the values of a *tensor* ``alpha`` (:func:`~mi_utils.bounds.interpolated_lower_bound`; one
+sync on CUDA).
 
 Half precision: every public function computes float16 and bfloat16 inputs in float32 (16-bit
 sums of ``K(K-1)`` terms overflow or lose all precision) and returns its result (MINE's state

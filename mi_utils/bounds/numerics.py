@@ -38,6 +38,12 @@ def _is_half(value: object) -> bool:
 
 
 def half_in_float32(*names: str):
+    """Decorator: run a bound in float32 on float16/bfloat16 tensor arguments.
+
+    Its result (or tuple of results) is cast back to the dtype that the arguments ``names``
+    promote to, when that is a half dtype; gradients flow back to the half-precision inputs.
+    """
+
     # Run fn in float32 on float16/bfloat16 tensor arguments; cast its result(s) back to the dtype
     # that the arguments `names` promote to (as before the upcast) when that is a half dtype.
     def decorate(fn):
@@ -68,14 +74,21 @@ def half_in_float32(*names: str):
 
 
 def diag(scores: torch.Tensor) -> torch.Tensor:
+    """The diagonal (the joint pairs) of ``scores`` ``[..., K, K]``: ``[..., K]``."""
     return scores.diagonal(dim1=-2, dim2=-1)
 
 
 def eye_mask(k: int, like: torch.Tensor) -> torch.Tensor:
+    """The boolean ``[K, K]`` identity on ``like``'s device: ``True`` on the diagonal."""
     return torch.eye(k, dtype=torch.bool, device=like.device)
 
 
 def shift(s: torch.Tensor, c: torch.Tensor, subtract: bool = True) -> torch.Tensor:
+    r"""``s - c`` for a detached pivot ``c`` (``s`` itself with ``subtract=False``).
+
+    Where :math:`c = \pm\infty`: 0 where ``s == c`` and :math:`\mp\infty` elsewhere, never
+    ``inf - inf`` in the value or the gradient.
+    """
     # s - c for a detached pivot c (s itself if not subtract). Where c = ±inf: the limit of every
     # ±inf entry going to ±inf together with c, 0 where s == c and ∓inf elsewhere. Never
     # inf - inf, in the value or the gradient.
@@ -86,6 +99,7 @@ def shift(s: torch.Tensor, c: torch.Tensor, subtract: bool = True) -> torch.Tens
 
 
 def lse(s: torch.Tensor, dim) -> torch.Tensor:
+    """``logsumexp(s, dim)`` with neither a NaN value nor a NaN gradient at infinite entries."""
     # logsumexp(s, dim) around the detached max c; where c = ±inf the value is c with zero
     # gradient: never a NaN value or gradient (torch.logsumexp's gradient is NaN there).
     c = s.detach().amax(dim=dim, keepdim=True)
@@ -95,6 +109,7 @@ def lse(s: torch.Tensor, dim) -> torch.Tensor:
 
 
 def log_mix(x: torch.Tensor, log_w, y: torch.Tensor, log_v) -> torch.Tensor:
+    r""":math:`\log(w e^x + v e^y)` from log weights, floats or tensors; :math:`0 \cdot e^x = 0`."""
     # log(w e^x + v e^y) for log weights (floats or tensors) with 0 * e^x = 0, even for x = +inf.
     if isinstance(log_w, float):
         if log_w == -_INF or log_v == -_INF:  # one term: no log-sum-exp needed
@@ -107,11 +122,13 @@ def log_mix(x: torch.Tensor, log_w, y: torch.Tensor, log_v) -> torch.Tensor:
 
 
 def minus(joint: torch.Tensor, partition: torch.Tensor) -> torch.Tensor:
+    """``joint - partition``, and ``-inf`` wherever ``partition`` is ``+inf``."""
     # joint - partition, -inf wherever the partition term is +inf (it outgrows the joint term).
     return torch.where(partition == _INF, -_INF, joint - partition)
 
 
 def value_with_grad_of(value: torch.Tensor, surrogate: torch.Tensor) -> torch.Tensor:
+    """``value`` carrying ``surrogate``'s gradient (zero where the surrogate is not finite)."""
     # `value` with `surrogate`'s gradient; where the surrogate is not finite, `value` with zero
     # gradient. Never NaN from inf - inf (a NaN value stays NaN).
     finite = torch.isfinite(surrogate)
@@ -120,21 +137,29 @@ def value_with_grad_of(value: torch.Tensor, surrogate: torch.Tensor) -> torch.Te
 
 
 def lme_nodiag(scores: torch.Tensor, k: int) -> torch.Tensor:
+    r""":math:`\log \frac{1}{K(K-1)} \sum_{i \ne j} e^{s_{ij}}` of ``[..., K, K]``: ``[...]``."""
     masked = scores.masked_fill(eye_mask(k, scores), -_INF)
     return lse(masked, (-2, -1)) - math.log(k * (k - 1))
 
 
 def mean_nodiag(values: torch.Tensor, k: int) -> torch.Tensor:
+    r""":math:`\frac{1}{K(K-1)} \sum_{i \ne j} v_{ij}` of ``[..., K, K]``: ``[...]``."""
     return values.masked_fill(eye_mask(k, values), 0.0).sum(dim=(-2, -1)) / (k * (k - 1))
 
 
 def softplus(x: torch.Tensor) -> torch.Tensor:
+    r""":math:`\log(1 + e^x)` to full precision, with a finite gradient at :math:`\pm\infty`."""
     # log(1 + e^x) to full precision (F.softplus returns x itself above x = 20); the gradient is
     # finite at ±inf too.
     return torch.logaddexp(x, torch.zeros_like(x))
 
 
 def loo_parts(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Leave-one-out log-sum-exp of each row as ``(pivot, rest)``, both ``[..., K, K]``.
+
+    :math:`\log \sum_{k \ne j} e^{s_{ik}}` = ``pivot[..., i, j] + rest[..., i, j]``, the pivot
+    detached; :math:`O(K^2)`, with no cancelling subtraction.
+    """
     # Per row i: log sum_{k != j} exp s[i, k] = pivot[i, j] + rest[i, j], the pivot detached:
     # the row max m1, or for the argmax column the max m2 of the others. For j not the argmax
     # the max term stays in the sum, so S - e_j >= 1 and the subtraction loses at most a couple

@@ -31,7 +31,7 @@ __all__ = [
     "make_baseline",
 ]
 
-#: The baselines of :func:`make_baseline`: learned constant, learned MLP, the task's log p(y).
+#: The baselines of :func:`make_baseline`, a learned constant, a learned MLP or the task's log p(y).
 BASELINE_KINDS: tuple[str, ...] = ("constant", "mlp", "true")
 
 

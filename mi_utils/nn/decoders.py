@@ -9,8 +9,9 @@ normalised decoder :math:`q(x \mid y)`:
 
 with gap :math:`I - I_{\rm BA}(q) = \mathbb{E}_{p(y)}[\mathrm{KL}(p(x\mid y)\,\|\,q(x\mid y))]`.
 This module holds a linear-Gaussian decoder (:class:`GaussianDecoder`), a short Adam loop that
-maximises the bound on a task (:func:`fit_gaussian_decoder`) and, for the correlated Gaussian
-task, the gap of any such decoder in closed form (:func:`gaussian_task_gap`).
+maximises the bound on a task (:func:`~mi_utils.nn.fit_gaussian_decoder`) and, for the
+correlated Gaussian task, the gap of any such decoder in closed form
+(:func:`~mi_utils.nn.gaussian_task_gap`).
 
 Feed ``decoder.log_prob(x, y)`` (shape ``[..., K]``) to :func:`mi_utils.bounds.ba_lower_bound`
 together with the task's :math:`h(X)`.
@@ -44,7 +45,7 @@ __all__ = [
     "gaussian_task_gap",
 ]
 
-#: Accepted values of ``variance``: a learned per-dimension variance or a fixed unit variance.
+#: Accepted values of ``variance``, a learned per-dimension variance or a fixed unit variance.
 VARIANCES: tuple[str, ...] = ("learned", "fixed")
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -65,7 +66,7 @@ class GaussianDecoder(Module):
     the variance is the constant :math:`\sigma^2 = 1` (a buffer ``log_var`` of zeros).
     ``weight`` and ``bias`` are drawn like :class:`torch.nn.Linear`,
     :math:`\mathcal U(-1/\sqrt{y\_dim}, 1/\sqrt{y\_dim})`, from ``generator`` (by
-    :func:`~mi_utils.nn.layers.linear_init`); the global RNG is never touched when a generator
+    :func:`~mi_utils.nn.linear_init`); the global RNG is never touched when a generator
     is given.
 
     Reference: Barber & Agakov (2003); Poole et al. (2019), Sec. 2.1 (:math:`I_{\rm BA}`).
@@ -212,7 +213,7 @@ def fit_gaussian_decoder(
         \hat I_{\rm BA} = h(X) + \frac1K \sum_{i=1}^K \log q(x_i \mid y_i),
 
     and takes one Adam step on :math:`-\hat I_{\rm BA}` (the project's fit loop,
-    :func:`mi_utils.train.fit`). The learning rate decays from ``lr`` to 0 along a half cosine,
+    :func:`mi_utils.fit.fit`). The learning rate decays from ``lr`` to 0 along a half cosine,
     so the last iterates settle near the optimum of the family.
 
     Args:
@@ -228,7 +229,7 @@ def fit_gaussian_decoder(
         lr: initial learning rate, a real number > 0.
         generator: the only source of randomness (initial weights, then data).
         device, dtype: of the decoder and the data (default: CPU, ``torch.get_default_dtype()``).
-        progress: a progress bar, as in :func:`mi_utils.train.fit` (off by default).
+        progress: a progress bar, as in :func:`mi_utils.fit.fit` (off by default).
 
     Returns:
         ``(decoder, trace)``: the fitted decoder and ``trace`` of shape ``[num_steps]``, the

@@ -1,9 +1,10 @@
 """One visual style for the whole book: colours, labels, reference lines.
 
-Call :func:`set_style` once at the top of a chapter. Every estimator has a fixed colour (its
-entry in :mod:`mi_utils.estimators`), the true MI is drawn by :func:`plot_true_mi` and ceilings
-such as :math:`\\log K` or :math:`\\log(K/\\alpha)` by :func:`plot_ceiling` (always dashed).
-:func:`decorate` labels an axis in one call, after Downey's *Think Bayes*.
+Call :func:`~mi_utils.plotting.set_style` once at the top of a chapter. Every estimator has a
+fixed colour (its entry in :mod:`mi_utils.estimators`), the true MI is drawn by
+:func:`~mi_utils.plotting.plot_true_mi` and ceilings such as :math:`\\log K` or
+:math:`\\log(K/\\alpha)` by :func:`~mi_utils.plotting.plot_ceiling` (always dashed).
+:func:`~mi_utils.plotting.decorate` labels an axis in one call, after Downey's *Think Bayes*.
 """
 
 from __future__ import annotations
@@ -45,11 +46,13 @@ TRUE_MI_COLOR = "#000000"
 #: Colours of the testbed tasks themselves (raw samples, oracle checks), not of estimators.
 TASK_COLORS: dict[str, str] = {"gaussian": "#34495e", "cubic": "#c0392b"}
 
+#: The colour of the dashed ceilings (log K, log(K/α)).
 CEILING_COLOR = "#555555"
+#: The colour of each critic architecture in the staircase figure.
 CRITIC_COLORS = {"separable": "#0173b2", "concat": "#de8f05"}
 _CONTEXTS = ("paper", "notebook", "talk", "poster")
 
-#: Boxes of the derivation chain: (label, estimator whose colour it takes, x, y), in inches.
+#: Boxes of the derivation chain, ``(label, estimator whose colour it takes, x, y)`` in inches.
 CHAIN_NODES: tuple[tuple[str, str, float, float], ...] = (
     ("BA", "ba", 0.0, 0.0),
     ("UBA", "uba", 1.85, 0.0),
@@ -61,7 +64,7 @@ CHAIN_NODES: tuple[tuple[str, str, float, float], ...] = (
     (r"$I_\alpha$", "interpolated", 9.5, 0.0),
 )
 
-#: Arrows of the derivation chain: (from label, to label, what the step does).
+#: Arrows of the derivation chain, ``(from label, to label, what the step does)``.
 CHAIN_EDGES: tuple[tuple[str, str, str], ...] = (
     ("BA", "UBA", "energy-\nbased q"),
     ("UBA", "TUBA", "tangent\nbound on\nlog Z"),
@@ -107,6 +110,7 @@ def estimator_color(name: str) -> str:
 
 
 def check_ax(ax: object) -> Axes:
+    """``ax`` itself if it is a :class:`matplotlib.axes.Axes`; raises ``TypeError`` otherwise."""
     if not isinstance(ax, Axes):
         raise TypeError(f"ax must be a matplotlib Axes; got {type(ax).__name__}")
     return ax
