@@ -45,8 +45,8 @@ class Estimator:
 
     Attributes:
         name: the registry key (lower case).
-        label: its name in figures and tables; may contain ``{option}`` fields, filled by
-            :meth:`display` (e.g. ``"$I_\alpha$, α = {alpha:g}"``).
+        label: its name in figures (matplotlib math text); may contain ``{option}`` fields,
+            filled by :meth:`display` (e.g. ``"$I_\alpha$, α = {alpha:g}"``).
         color: its colour in every figure (a hex string).
         call: ``call(scores, log_baseline, state, options) -> (value, new_state)``.
         kind: ``"lower"`` or ``"upper"`` bound on the MI.
@@ -66,6 +66,8 @@ class Estimator:
         scores_input: ``False`` for an estimator that does not read a score matrix (the
             Barber–Agakov bound reads a decoder's log-likelihood); :func:`evaluate` refuses it.
         reference: where it comes from.
+        text_label: its name in plain text (tables, logs), with ``{option}`` fields like
+            ``label``; empty: ``label`` itself (:meth:`display_text`).
     """
 
     name: str
@@ -82,6 +84,7 @@ class Estimator:
     tags: frozenset[str] = frozenset()
     scores_input: bool = True
     reference: str = ""
+    text_label: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or self.name != self.name.lower():
@@ -110,6 +113,10 @@ class Estimator:
     def display(self, **options) -> str:
         """The label with its options filled in (defaults where not given)."""
         return self.label.format(**self.resolve(options))
+
+    def display_text(self, **options) -> str:
+        """The plain-text label with its options filled in (``"I_α, α = 0.5"``)."""
+        return (self.text_label or self.label).format(**self.resolve(options))
 
     def __call__(self, scores, *, log_baseline=None, state=None, **options):
         """Same as :func:`evaluate` with this estimator."""
@@ -276,6 +283,7 @@ _ENTRIES = (
         needs_baseline=True, options={"alpha": 0.5}, ceiling=_alpha_ceiling,
         paper_ceiling=_alpha_paper_ceiling, optimal_critic="log_conditional",
         tags={"staircase", "bias_variance"}, reference=_P2019 + " (I_alpha)",
+        text_label="I_α, α = {alpha:g}",
     ),
     Estimator(
         "smile", "SMILE", "#b8860b",

@@ -113,14 +113,15 @@ def staircase(
 def level_summary(df: pd.DataFrame, tail: float = 0.5) -> pd.DataFrame:
     """Mean and SD of each run's estimate over the last ``tail`` fraction of every MI level.
 
-    Returns one row per run and level: ``estimator``, the option columns (``alpha``, ...),
-    ``critic, task, true_mi, mean, std``.
+    Returns one row per run and level: ``estimator``, ``label``, the option columns
+    (``alpha``, ...), ``critic, task, true_mi, mean, std``.
     """
     if not isinstance(df, pd.DataFrame) or "estimate" not in df:
         raise TypeError("df must be the DataFrame returned by staircase() or train()")
     if isinstance(tail, bool) or not isinstance(tail, Real) or not 0.0 < tail <= 1.0:
         raise ValueError(f"tail must be a fraction in (0, 1]; got {tail!r}")
-    keys = ["run_id", "estimator", *result_options(df), "critic", "task", "true_mi"]
+    label = ["label"] if "label" in df else []
+    keys = ["run_id", "estimator", *label, *result_options(df), "critic", "task", "true_mi"]
     steps = df.groupby(keys, dropna=False)["step"].transform
     first, last = steps("min"), steps("max")
     keep = df["step"] >= last - tail * (last - first + 1) + 1
@@ -187,8 +188,9 @@ def bias_variance(
             entries (``K^2`` per batch).
 
     Returns:
-        One row per (estimator, alpha, mi, K): ``estimator, alpha, true_mi, batch_size, mean,
-        bias, variance, mse, se`` (``se``: the standard error of ``mean``).
+        One row per (estimator, alpha, mi, K): ``estimator, label, alpha, true_mi, batch_size,
+        mean, bias, variance, mse, se`` (``label``: the registry's; ``se``: the standard error
+        of ``mean``).
     """
     if estimators is None:
         settings = bias_variance_settings(alphas)
@@ -236,7 +238,8 @@ def bias_variance(
                 v = torch.cat(values[i]).double().cpu()
                 mean, var = v.mean().item(), v.var().item()
                 rows.append(
-                    dict(estimator=name, alpha=opts.get("alpha", np.nan), true_mi=float(mi),
+                    dict(estimator=name, label=_registry_get(name).display(**opts),
+                         alpha=opts.get("alpha", np.nan), true_mi=float(mi),
                          batch_size=k, mean=mean, bias=mean - mi, variance=var,
                          mse=(mean - mi) ** 2 + var, se=math.sqrt(var / len(v)))
                 )  # fmt: skip

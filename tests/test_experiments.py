@@ -99,7 +99,16 @@ def _frame(steps_per_level: int = 5, estimate=lambda step: float(step)) -> pd.Da
 
 def test_level_summary_means_the_tail_of_each_level():
     out = level_summary(_frame(), tail=0.4)
-    assert list(out.columns) == ["estimator", "alpha", "critic", "task", "true_mi", "mean", "std"]
+    assert list(out.columns) == [
+        "estimator",
+        "label",
+        "alpha",
+        "critic",
+        "task",
+        "true_mi",
+        "mean",
+        "std",
+    ]
     assert len(out) == 4  # two runs x two levels
     nwj = out[out.estimator == "nwj"].set_index("true_mi")
     assert nwj["mean"].to_dict() == {2.0: 3.5, 4.0: 8.5}  # steps 3, 4 and 8, 9
@@ -161,8 +170,11 @@ def test_bias_variance_matches_a_direct_computation():
     task = CorrelatedGaussian.from_mi(1.5, 2)
     df = bias_variance(mis=(1.5,), batch_sizes=(5,), alphas=(0.3,), num_batches=7, dim=2,
                        generator=gen(3))  # fmt: skip
-    assert list(df.columns) == ["estimator", "alpha", "true_mi", "batch_size", "mean", "bias",
-                                "variance", "mse", "se"]  # fmt: skip
+    assert list(df.columns) == ["estimator", "label", "alpha", "true_mi", "batch_size", "mean",
+                                "bias", "variance", "mse", "se"]  # fmt: skip
+    for name, label in zip(df["estimator"], df["label"], strict=True):
+        spec = estimators.get(name)
+        assert label == spec.display(**({"alpha": 0.3} if "alpha" in spec.options else {}))
     x, y = task.sample(5, batch_shape=(7,), generator=gen(3), dtype=torch.float64)
     f = task.log_ratio(x, y)
     log_p_cond, log_p = task.log_conditional(x, y), task.log_marginal(y)
