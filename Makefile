@@ -18,17 +18,25 @@ MIST_VENV := .venv-mist
 BENCH_ARGS ?=
 # Chapters train with progress bars off: a built page is a record, not a live run.
 export MI_UTILS_PROGRESS ?= 0
-# Idle OpenMP threads sleep instead of spinning: on a busy 2-core machine spinning threads made
-# training steps 30-100x slower (measured); results are unchanged.
-export OMP_WAIT_POLICY ?= PASSIVE
+# Idle OpenMP threads spin for a bounded time, then sleep: unbounded spinning made two
+# processes on 2 cores slow each other 20-100x, while OMP_WAIT_POLICY=PASSIVE (sleep at once)
+# halves a single process's training speed (measured; see the README's Performance section).
+export GOMP_SPINCOUNT ?= 10000
+# tcmalloc (Debian's libtcmalloc-minimal4, installed by `perf-deps`): glibc maps and unmaps
+# every allocation above 32 MB, so large batched activations page-fault on every training step;
+# tcmalloc reuses them. Preloaded into the book build, the tests and the benchmark when present;
+# the library is correct without it.
+TCMALLOC_FIND = $$(ls /usr/lib/*-linux-gnu/libtcmalloc_minimal.so.4 2>/dev/null | head -n 1)
+PRELOAD = LD_PRELOAD="$(TCMALLOC_FIND)$${LD_PRELOAD:+ $$LD_PRELOAD}"
 
-.PHONY: help setup book test unit lint browser-deps bench bench-setup clean
+.PHONY: help setup book test unit lint browser-deps perf-deps bench bench-setup gpu-check clean
 
 help:
 	@echo "make book   build the book into $(BUILD_DIR)/html, executing every chapter"
 	@echo "make test   run every check: ruff, unit tests, nbval over every chapter, browser check"
 	@echo "make unit   the library's unit tests only (no book build, no browser; under a minute)"
 	@echo "make bench  python -m benchmarks.bench (vectorized vs per-run loop vs torch-mist)"
+	@echo "make gpu-check  benchmarks/gpu_check.sh on a CUDA machine (writes gpu_check.json)"
 	@echo "make clean  remove $(BUILD_DIR)"
 
 # ---------------------------------------------------------------- set-up (idempotent)
@@ -48,8 +56,15 @@ browser-deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# tcmalloc for the training steps (Debian package; skipped quietly where apt is unavailable).
+perf-deps:
+	@ls /usr/lib/*-linux-gnu/libtcmalloc_minimal.so.4 >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libtcmalloc-minimal4; } \
+	    >/dev/null 2>&1 || echo "libtcmalloc-minimal4 not installed: running with glibc's malloc"; }
+
 # ---------------------------------------------------------------- the book
-book: setup
+book: setup perf-deps
 	@# The execution cache is keyed on a chapter's source only, and Sphinx re-reads only changed
 	@# sources: drop both the cache and the doctrees when the library, the profile or the
 	@# environment changes, so that every chapter re-executes and no figure is ever stale.
@@ -58,7 +73,7 @@ book: setup
 	    echo "mi_utils or the profile changed: clearing the execution cache and the doctrees"; \
 	    rm -rf $(CACHE_DIR) $(BUILD_DIR)/.doctrees $(BUILD_DIR)/jupyter_execute; fi; \
 	  mkdir -p $(BUILD_DIR); echo "$$key" > $(BUILD_DIR)/.cache-key
-	$(BIN)/jupyter-book build . $(JB_FLAGS)
+	$(PRELOAD) $(BIN)/jupyter-book build . $(JB_FLAGS)
 	@echo "Built: $(BUILD_DIR)/html/index.html"
 
 # ---------------------------------------------------------------- every check
@@ -69,7 +84,7 @@ lint: setup
 # One thread per test worker: two workers with two threads each on two cores make torch's
 # thread pools spin against each other (measured: 20x slower training steps).
 test: setup browser-deps lint book
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) \
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PRELOAD) $(BIN)/python -m pytest -n $(PYTEST_WORKERS) \
 	  --dist loadfile --nbval-lax --nbval-current-env tests book
 
 # The library's own tests: no book build, no notebooks, no browser.
@@ -88,8 +103,12 @@ $(MIST_VENV)/.installed:
 
 bench-setup: $(MIST_VENV)/.installed
 
-bench: setup bench-setup
-	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
+bench: setup bench-setup perf-deps
+	$(PRELOAD) $(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
+
+# Everything that needs CUDA, in one script (see benchmarks/gpu_check.py); writes gpu_check.json.
+gpu-check:
+	PYTHON=$${PYTHON:-$(BIN)/python} benchmarks/gpu_check.sh --out gpu_check.json
 
 clean:
 	rm -rf $(BUILD_DIR)

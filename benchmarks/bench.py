@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -39,7 +40,7 @@ from torch import nn
 
 from mi_utils import book, estimators
 from mi_utils.device import default_device
-from mi_utils.tasks import CorrelatedGaussian, Task
+from mi_utils.tasks import CorrelatedGaussian, Schedule, Task
 from mi_utils.train import Run, TrainConfig, fit, train
 
 __all__ = ["JSON_KEYS", "main", "run_benchmark"]
@@ -88,7 +89,7 @@ class _LoopCritic(nn.Module):
 def _loop_train_one(run: Run, steps: int, cfg: TrainConfig, device) -> torch.Tensor:
     """One run, the plain way: global RNG, torch.nn modules, the registry's evaluate."""
     torch.manual_seed(run.seed)  # the caller restores the global RNG afterwards
-    task: Task = run.task
+    task: Task | Schedule = run.task
     spec = run.spec
     critic = _LoopCritic(run.critic, task.x_dim, task.y_dim, cfg).to(device)
     params = list(critic.parameters())
@@ -101,7 +102,10 @@ def _loop_train_one(run: Run, steps: int, cfg: TrainConfig, device) -> torch.Ten
     options = run.resolved_options
 
     def objective(step: int) -> torch.Tensor:
-        x, y = task.sample(cfg.batch_size, device=device)
+        if isinstance(task, Schedule):  # the global RNG, the step's task of the schedule
+            x, y = (t[0] for t in task.sample_steps(step, 1, cfg.batch_size, device=device))
+        else:
+            x, y = task.sample(cfg.batch_size, device=device)
         log_a = baseline(y).squeeze(-1) if baseline is not None else None
         value, state[0] = spec(critic(x, y), log_baseline=log_a, state=state[0], **options)
         return value
@@ -165,6 +169,29 @@ def default_estimators() -> tuple[str, ...]:
     return estimators.names(tag="staircase")
 
 
+def _time_vectorized(runs, steps, cfg, dev) -> tuple[float, dict]:
+    _sync(dev)
+    t0 = time.perf_counter()
+    df = train(runs, steps, cfg, device=dev, progress=False).frame
+    _sync(dev)
+    seconds = time.perf_counter() - t0
+    return seconds, {
+        rid: _tail_mean(g.sort_values("step").estimate.tolist()) for rid, g in df.groupby("run_id")
+    }
+
+
+def _time_loop(runs, steps, cfg, dev) -> tuple[float, dict]:
+    _sync(dev)
+    t0 = time.perf_counter()
+    out = {}
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        for rid, run in enumerate(runs):  # the reference: one run after the other
+            out[rid] = _loop_train_one(run, steps, cfg, dev)
+    _sync(dev)
+    seconds = time.perf_counter() - t0
+    return seconds, {rid: _tail_mean(v.cpu().tolist()) for rid, v in out.items()}
+
+
 def run_benchmark(
     *,
     steps: int = 200,
@@ -177,16 +204,24 @@ def run_benchmark(
     mist: str = "auto",
     mist_python: str | Path | None = None,
     tolerance: float = 0.5,
+    repeats: int = 3,
 ) -> dict:
-    """Time the three methods on the same runs; return the JSON-ready result (``JSON_KEYS``).
+    """Time the three methods on the same runs; return the JSON-ready result.
+
+    Each critic type is timed on its own: the vectorized trainer and the per-run loop
+    ``repeats`` times each, alternating which goes first, after an untimed warm-up of both;
+    the reported times are the medians. torch-mist (slow) is timed once per critic type.
 
     ``estimators`` defaults to :func:`default_estimators`; ``task`` to the correlated Gaussian
-    with ``mi`` nats in dimension 20 (torch-mist runs only on that task).
+    with ``mi`` nats in dimension 20 (torch-mist runs only on that task). The result has the
+    keys :data:`JSON_KEYS` plus ``per_critic`` and ``loop_over_vectorized_<critic>``.
     """
     if mist not in ("auto", "skip", "require"):
         raise ValueError(f"mist must be one of ('auto', 'skip', 'require'); got {mist!r}")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be an int >= 1; got {steps!r}")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an int >= 1; got {repeats!r}")
     names = default_estimators() if estimators is None else tuple(estimators)
     for e in names:
         _get_estimator(e)  # unknown names raise, listing the accepted ones
@@ -197,50 +232,78 @@ def run_benchmark(
     mi = float(task.mi)
     cfg = config or book.train_config("full")
     dev = default_device(device)
-    runs = _runs(names, critics, task)
-    n = len(runs)
-
-    # Untimed warm-up of both methods: one-time costs (thread pools, allocator, kernel caches)
-    # would otherwise land on whichever method runs first.
-    train(runs, 2, cfg, device=dev, progress=False)
-    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-        _loop_train_one(runs[0], 2, cfg, dev)
-    _sync(dev)
-    t0 = time.perf_counter()
-    df = train(runs, steps, cfg, device=dev, progress=False).frame
-    _sync(dev)
-    t_vec = time.perf_counter() - t0
-    vec = {
-        rid: _tail_mean(g.sort_values("step").estimate.tolist()) for rid, g in df.groupby("run_id")
-    }
-
-    t0 = time.perf_counter()
-    loop = {}
-    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-        for rid, run in enumerate(runs):  # the reference: one run after the other
-            loop[rid] = _loop_train_one(run, steps, cfg, dev)
-    _sync(dev)
-    t_loop = time.perf_counter() - t0
-    loop = {rid: _tail_mean(v.cpu().tolist()) for rid, v in loop.items()}
-
     python = Path(mist_python) if mist_python is not None else MIST_PYTHON
-    mist_out = _mist(runs, steps, cfg, mi, dev, mist, python)
+    runs = _runs(names, critics, task)
+
+    per_critic, vec, loop, mist_est, mist_runs = {}, {}, {}, {}, []
+    for critic in dict.fromkeys(critics):
+        ids = [i for i, r in enumerate(runs) if r.critic == critic]
+        sub = [runs[i] for i in ids]
+        # Untimed warm-up: one-time costs (thread pools, allocator, kernel caches) would
+        # otherwise land on whichever method runs first.
+        _time_vectorized(sub, 2, cfg, dev)
+        _time_loop(sub[:1], 2, cfg, dev)
+        t_vec, t_loop = [], []
+        for rep in range(repeats):
+            order = ("vectorized", "loop") if rep % 2 == 0 else ("loop", "vectorized")
+            for method in order:
+                if method == "vectorized":
+                    seconds, est = _time_vectorized(sub, steps, cfg, dev)
+                    t_vec.append(seconds)
+                    vec.update({ids[r]: v for r, v in est.items()})
+                else:
+                    seconds, est = _time_loop(sub, steps, cfg, dev)
+                    t_loop.append(seconds)
+                    loop.update({ids[r]: v for r, v in est.items()})
+        out = _mist(sub, steps, cfg, mi, dev, mist, python)
+        entry = {
+            "num_runs": len(sub),
+            "vectorized_seconds": statistics.median(t_vec),
+            "loop_seconds": statistics.median(t_loop),
+            "vectorized_repeats": t_vec,
+            "loop_repeats": t_loop,
+        }
+        entry["loop_over_vectorized"] = entry["loop_seconds"] / entry["vectorized_seconds"]
+        entry["torch_mist_over_vectorized"] = None
+        if out and out.get("available"):
+            entry["torch_mist_seconds"] = out["wall_seconds"]
+            # Per run-step, so that estimators torch-mist lacks do not skew the ratio.
+            entry["torch_mist_over_vectorized"] = (
+                len(sub) * steps / entry["vectorized_seconds"] / out["steps_per_second"]
+            )
+            mist_runs.append(out)
+            mist_est.update(
+                {(r["estimator"], r["critic"]): r["final_estimate"] for r in out["runs"]}
+            )
+        elif out:
+            entry["torch_mist"] = {"available": False, "reason": out["reason"]}
+        per_critic[critic] = entry
+
+    n = len(runs)
+    t_vec = sum(e["vectorized_seconds"] for e in per_critic.values())
+    t_loop = sum(e["loop_seconds"] for e in per_critic.values())
     methods = {
         "vectorized": {"wall_seconds": t_vec, "steps_per_second": n * steps / t_vec},
         "loop": {"wall_seconds": t_loop, "steps_per_second": n * steps / t_loop},
     }
-    mist_est = {}
-    if mist_out and mist_out.get("available"):
+    mist_ratio = None
+    if mist_runs:
+        wall = sum(o["wall_seconds"] for o in mist_runs)
+        run_steps = sum(o["steps_per_second"] * o["wall_seconds"] for o in mist_runs)
         methods["torch_mist"] = {
-            "wall_seconds": mist_out["wall_seconds"],
-            "steps_per_second": mist_out["steps_per_second"],
-            "num_runs": mist_out["num_runs"],
-            "version": mist_out.get("torch_mist_version"),
-            "unsupported": mist_out.get("unsupported", []),
+            "wall_seconds": wall,
+            "steps_per_second": run_steps / wall,
+            "num_runs": sum(o["num_runs"] for o in mist_runs),
+            "version": mist_runs[0].get("torch_mist_version"),
+            "unsupported": mist_runs[0].get("unsupported", []),
         }
-        mist_est = {(r["estimator"], r["critic"]): r["final_estimate"] for r in mist_out["runs"]}
-    elif mist_out:
-        methods["torch_mist"] = {"available": False, "reason": mist_out["reason"]}
+        mist_ratio = (
+            methods["vectorized"]["steps_per_second"] / methods["torch_mist"]["steps_per_second"]
+        )
+    elif mist != "skip":
+        reasons = [e["torch_mist"]["reason"] for e in per_critic.values() if "torch_mist" in e]
+        if reasons:
+            methods["torch_mist"] = {"available": False, "reason": reasons[0]}
 
     rows, comparable = [], True
     for rid, run in enumerate(runs):
@@ -252,30 +315,38 @@ def run_benchmark(
         comparable &= row["comparable"]
         rows.append(row)
 
-    mist_ratio = None
-    if "wall_seconds" in methods.get("torch_mist", {}):
-        # Per run-step, so that estimators torch-mist lacks do not skew the ratio.
-        mist_ratio = (
-            methods["vectorized"]["steps_per_second"] / methods["torch_mist"]["steps_per_second"]
-        )
-    return {
+    result = {
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
         "config": {
             "steps": steps,
             "num_runs": n,
+            "repeats": repeats,
             "mi": mi,
             "batch_size": cfg.batch_size,
             "dim": task.x_dim,
             "hidden_dim": cfg.hidden_dim,
+            "concat_hidden_dim": cfg.concat_hidden_dim or cfg.hidden_dim,
             "lr": cfg.lr,
             "torch_threads": torch.get_num_threads(),
+            "torch_version": torch.__version__,
+            "allocator": _allocator(),
         },
         "methods": methods,
         "loop_over_vectorized": t_loop / t_vec,
         "torch_mist_over_vectorized": mist_ratio,
         "estimates": rows,
         "comparable": comparable,
+        "per_critic": per_critic,
     }
+    for critic, entry in per_critic.items():
+        result[f"loop_over_vectorized_{critic}"] = entry["loop_over_vectorized"]
+    return result
+
+
+def _allocator() -> str:
+    """``tcmalloc`` when it is preloaded into this process, else ``glibc``."""
+    preload = os.environ.get("LD_PRELOAD", "")
+    return "tcmalloc" if "tcmalloc" in preload else "glibc"
 
 
 def _table(result: dict) -> str:
@@ -286,6 +357,15 @@ def _table(result: dict) -> str:
             lines.append(f"{name:<12}{m['wall_seconds']:>10.2f}{m['steps_per_second']:>14.1f}")
         else:
             lines.append(f"{name:<12}  unavailable ({m['reason']})")
+    for critic, e in result.get("per_critic", {}).items():
+        mist = e.get("torch_mist_over_vectorized")
+        lines.append(
+            f"{critic:<10} vectorized {e['vectorized_seconds']:.2f} s, "
+            f"loop {e['loop_seconds']:.2f} s"
+            f" (loop / vectorized {e['loop_over_vectorized']:.2f}x"
+            + ("" if mist is None else f", torch-mist / vectorized {mist:.2f}x")
+            + ")"
+        )
     lines.append(f"\nloop / vectorized: {result['loop_over_vectorized']:.2f}x")
     if result["torch_mist_over_vectorized"] is not None:
         lines.append(f"torch-mist / vectorized: {result['torch_mist_over_vectorized']:.2f}x")
@@ -316,8 +396,11 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     p.add_argument("--mi", type=float, default=2.0, help="true MI of the task (nats)")
     p.add_argument(
-        "--profile", choices=["quick", "full"], default="full", help="network sizes and lr"
-    )
+        "--profile", choices=["quick", "full"], default=None,
+        help="network sizes and lr (default: the book's profile for this device: full on CUDA, "
+        "quick on a CPU, or MI_BOOK_PROFILE)",
+    )  # fmt: skip
+    p.add_argument("--repeats", type=int, default=3, help="alternated timing repeats (median)")
     p.add_argument("--mist", choices=["auto", "skip", "require"], default="auto")
     p.add_argument(
         "--mist-python", default=None, help=f"torch-mist's python (default {MIST_PYTHON})"
@@ -330,9 +413,10 @@ def main(argv: list[str] | None = None) -> int:
         critics=tuple(args.critics),
         device=args.device,
         mi=args.mi,
-        config=book.train_config(args.profile),
+        config=book.train_config(book.get_profile(args.profile)),
         mist=args.mist,
         mist_python=args.mist_python,
+        repeats=args.repeats,
     )
     print(json.dumps(result) if args.json else _table(result))
     return 0

@@ -13,7 +13,7 @@ import torch
 
 from .validation import check_int, check_real
 
-__all__ = ["PROGRESS_ENV_VAR", "fit"]
+__all__ = ["PROGRESS_ENV_VAR", "fit", "make_adam"]
 
 #: The environment variable read when ``progress=None``; ``0`` turns progress bars off.
 PROGRESS_ENV_VAR = "MI_UTILS_PROGRESS"
@@ -32,6 +32,23 @@ def _progress_enabled(progress: bool | None) -> bool:
     raise ValueError(f"{PROGRESS_ENV_VAR} must be 0 or 1; got {env!r}")
 
 
+def make_adam(params: list[torch.Tensor], lr: float) -> torch.optim.Adam:
+    """Adam over ``params``, fused into one kernel per step where this torch supports it.
+
+    The fused implementation (CPU from torch 2.4, CUDA) updates every parameter in one pass
+    instead of a loop of elementwise ops with full-size temporaries (8-15 % of a separable
+    training step on a 2-core CPU); the update is the same Adam. Falls back to the default
+    implementation where fusing is not supported (older torch, other devices, mixed devices).
+    """
+    devices = {p.device.type for p in params}
+    if len(devices) == 1 and devices <= {"cpu", "cuda"}:
+        try:
+            return torch.optim.Adam(params, lr=lr, fused=True)
+        except (RuntimeError, TypeError, ValueError):  # no fused kernel for this torch/device
+            pass
+    return torch.optim.Adam(params, lr=lr)
+
+
 def fit(
     objective: Callable[[int], torch.Tensor],
     parameters: Iterable[torch.nn.Parameter],
@@ -46,9 +63,10 @@ def fit(
     """Maximise ``objective`` with Adam: the library's one training loop.
 
     Step ``t`` calls ``objective(t)``, which returns the values of ``R`` independent runs
-    (shape ``[R]``, or a 0-d tensor for one run), and takes one Adam step on
-    ``-values.sum()``: since Adam is elementwise and the runs share no parameter, that is one
-    independent Adam per run.
+    (shape ``[R]``, or a 0-d tensor for one run), and takes one Adam step (:func:`make_adam`)
+    on ``-values.sum()``: since Adam is elementwise and the runs share no parameter, that is
+    one independent Adam per run. Nothing in the loop synchronises a GPU: the values are
+    recorded on their device.
 
     Args:
         objective: ``step -> values``, differentiable in ``parameters``.
@@ -76,7 +94,7 @@ def fit(
     lr = check_real(lr, "lr", 0.0, 10.0, open_low=True)
     if lr_lambda is not None and not callable(lr_lambda):
         raise TypeError("lr_lambda must be a callable step -> factor, or None")
-    optimizer = torch.optim.Adam(params, lr=lr)
+    optimizer = make_adam(params, lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda) if lr_lambda else None
     bar = None
     if _progress_enabled(progress):

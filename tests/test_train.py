@@ -642,3 +642,65 @@ def test_cuda_batched_equals_solo_in_float64():
     for run_id, run in enumerate(MIXED):
         alone = train([run], 4, TINY, device="cuda", dtype=torch.float64, progress=False).frame
         np.testing.assert_allclose(estimates(together, run_id), estimates(alone, 0), rtol=1e-9)
+
+
+# ----------------------------------------------------------------------------- speed options
+def test_fit_uses_fused_adam_on_cpu():
+    from mi_utils.fit import make_adam
+
+    p = [torch.nn.Parameter(torch.zeros(3))]
+    assert make_adam(p, 1e-3).defaults["fused"] is True
+    # a step of the fused Adam is Adam's: the first update moves each entry by lr * sign(grad)
+    p[0].grad = torch.tensor([1.0, -2.0, 0.5])
+    make_adam(p, 1e-2).step()
+    torch.testing.assert_close(p[0].detach(), torch.tensor([-1e-2, 1e-2, -1e-2]))
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        ({"matmul_dtype": torch.float64}, ValueError, "matmul_dtype"),
+        ({"matmul_dtype": "bf16"}, ValueError, "matmul_dtype"),
+        ({"compile": 1}, TypeError, "compile"),
+    ],
+)
+def test_speed_options_are_checked(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        TrainConfig(**kwargs)
+
+
+def test_bf16_products_stay_close_to_fp32(gaussian_task):
+    runs = [Run("nwj", "separable", gaussian_task, seed=1), Run("tuba", "concat", gaussian_task)]
+    full = train(runs, 20, TINY, device="cpu", progress=False).frame.estimate.to_numpy()
+    bf16 = TINY.replace(matmul_dtype=torch.bfloat16)
+    half = train(runs, 20, bf16, device="cpu", progress=False)
+    est = half.frame.estimate.to_numpy()
+    assert np.isfinite(est).all() and 0 < np.abs(est - full).max() < 0.05
+
+
+def test_a_failed_compilation_falls_back_to_eager(gaussian_task, monkeypatch):
+    def broken(fn, **kwargs):
+        def call(*args):
+            raise RuntimeError("no backend here")
+
+        return call
+
+    monkeypatch.setattr(torch, "compile", broken)
+    runs = [Run("mine", "separable", gaussian_task, seed=1)]
+    eager = train(runs, 5, TINY, device="cpu", progress=False)
+    with pytest.warns(UserWarning, match="torch.compile failed"):
+        fallback = train(runs, 5, TINY.replace(compile=True), device="cpu", progress=False)
+    np.testing.assert_array_equal(eager.frame.estimate, fallback.frame.estimate)
+    assert fallback.compile_seconds is not None and eager.compile_seconds is None
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager(gaussian_task):
+    runs = [Run("mine", "separable", gaussian_task, seed=1),
+            Run("interpolated", "separable", gaussian_task, seed=2, alpha=0.5)]  # fmt: skip
+    eager = train(runs, 6, TINY, device="cpu", progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch's own deprecations while compiling
+        compiled = train(runs, 6, TINY.replace(compile=True), device="cpu", progress=False)
+    np.testing.assert_allclose(compiled.frame.estimate, eager.frame.estimate, atol=1e-4)
+    assert compiled.compile_seconds is not None and compiled.compile_seconds[0] > 0

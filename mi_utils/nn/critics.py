@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ..validation import check_choice, check_module_config, check_module_input
-from .layers import ACTIVATIONS, BatchedModule, Module, mlp_for
+from .layers import ACTIVATIONS, BatchedModule, Module, mlp_for, reduced_precision
 
 __all__ = [
     "CRITIC_KINDS",
@@ -168,9 +168,10 @@ class ConcatCritic(Module):
         x, y = _check_pair(self, x, y)
         first, dx = self.net.layers[0], self.config["x_dim"]
         # weight [..., H, dx + dy]: x W_x^T is [..., K, H] and y W_y^T + b is [..., K, H].
-        a = x @ first.weight[..., :, :dx].transpose(-1, -2)
-        b = y @ first.weight[..., :, dx:].transpose(-1, -2) + first.bias
-        hidden = ACTIVATIONS[self.config["activation"]](b[..., :, None, :] + a[..., None, :, :])
+        with reduced_precision(self.net.matmul_dtype, x):
+            a = x @ first.weight[..., :, :dx].transpose(-1, -2)
+            b = torch.add(y @ first.weight[..., :, dx:].transpose(-1, -2), first.bias.to(a.dtype))
+            hidden = ACTIVATIONS[self.config["activation"]](b[..., :, None, :] + a[..., None, :, :])
         return self.net(hidden, start=1).squeeze(-1)
 
 

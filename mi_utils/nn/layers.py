@@ -6,9 +6,9 @@ axis and serve all runs in one forward pass (``torch.baddbmm``), with no Python 
 
 Weights use the layout of :class:`torch.nn.Linear`: ``weight`` is ``[out_dim, in_dim]`` (batched:
 ``[R, out_dim, in_dim]``) and a layer computes :math:`x W^\top + b`. They are initialised like
-:class:`torch.nn.Linear`,
-:math:`W, b \sim \mathcal U(-1/\sqrt{\text{fan\_in}}, 1/\sqrt{\text{fan\_in}})`, from the
-module's own ``generator``: the global RNG is never touched when a generator is given.
+:class:`torch.nn.Linear`, :math:`W, b \sim \mathcal U(-1/\sqrt{d_{\rm in}}, 1/\sqrt{d_{\rm in}})`
+with :math:`d_{\rm in}` = ``in_dim``, from the module's own ``generator``: the global RNG is
+never touched when a generator is given.
 
 Every module class of :mod:`mi_utils.nn` derives from :class:`Module`, a
 :class:`torch.nn.Module` whose ``help()`` shows the class's own documentation rather than the
@@ -17,6 +17,7 @@ hundred members of :class:`torch.nn.Module` (:class:`ModuleMeta`).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from functools import partial
 from itertools import pairwise
@@ -38,9 +39,10 @@ __all__ = [
     "ModuleMeta",
     "linear_init",
     "mlp_for",
+    "reduced_precision",
 ]
 
-#: The hidden-layer activations, by name.
+#: The hidden-layer activations by name (``relu``, ``tanh``, ``elu``, ``softplus``).
 ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh, "elu": F.elu, "softplus": F.softplus}
 
 
@@ -52,7 +54,7 @@ _NOT_LISTED = frozenset({"__annotations__", "__dict__", "__dir__", "__module__",
 class ModuleMeta(type):
     """Metaclass of the modules of :mod:`mi_utils`: ``dir(cls)`` lists only their own members.
 
-    :func:`help` (pydoc) lists a class's members from ``dir(cls)``. For a subclass of
+    ``help()`` (pydoc) lists a class's members from ``dir(cls)``. For a subclass of
     :class:`torch.nn.Module` that means some 100 inherited members and pages of torch's text, in
     which the class's own documentation is lost. Listing only the attributes defined by the
     class and its bases from :mod:`mi_utils` keeps ``help()`` to our documentation. Nothing
@@ -81,6 +83,19 @@ class Module(nn.Module, metaclass=ModuleMeta):
         # nn.Module.__dir__ starts from dir(type(self)), which ModuleMeta trims for help();
         # an instance keeps every member, so tab completion still offers state_dict, to, ...
         return sorted(set(super().__dir__()) | set(type.__dir__(type(self))))
+
+    def set_matmul_dtype(self, dtype: torch.dtype | None) -> None:
+        """Run the hidden layers' products of every MLP inside in ``dtype`` (``None``: off).
+
+        ``torch.bfloat16`` (or ``torch.float16`` on a GPU) products accumulate in fp32 under
+        :func:`torch.autocast`; output layers, scores and bounds stay in the parameters' dtype.
+        Opt-in: it changes the rounding of every step.
+        """
+        if dtype is not None and dtype not in (torch.bfloat16, torch.float16):
+            raise ValueError(f"dtype must be None, torch.bfloat16 or torch.float16; got {dtype!r}")
+        for module in self.modules():
+            if isinstance(module, MLP):
+                module.matmul_dtype = dtype
 
 
 # ----------------------------------------------------------------------------- batching
@@ -218,6 +233,13 @@ class BatchedLinear(BatchedModule, Linear):
         return torch.baddbmm(self.bias, x, self.weight.transpose(-1, -2))
 
 
+def reduced_precision(dtype: torch.dtype | None, like: torch.Tensor):
+    """:func:`torch.autocast` to ``dtype`` on ``like``'s device, or a no-op for ``None``."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=like.device.type, dtype=dtype)
+
+
 class MLP(Module):
     """``num_layers`` hidden layers of ``hidden_dim`` units and a linear ``out_dim`` output.
 
@@ -226,6 +248,8 @@ class MLP(Module):
     """
 
     num_runs: int | None = None
+    #: ``None`` (full precision) or a dtype for the hidden layers' products (see ``forward``).
+    matmul_dtype: torch.dtype | None = None
 
     def __init__(
         self,
@@ -262,14 +286,20 @@ class MLP(Module):
         self.layers = nn.ModuleList(layer(a, b, **opts) for a, b in pairwise(dims))
 
     def forward(self, h: torch.Tensor, start: int = 0) -> torch.Tensor:
-        """``h`` ``[..., in_dim]`` (batched: ``[R, ..., in_dim]``) to ``[..., out_dim]``."""
+        """``h`` ``[..., in_dim]`` (batched: ``[R, ..., in_dim]``) to ``[..., out_dim]``.
+
+        With :attr:`matmul_dtype` set (e.g. ``torch.bfloat16``), the hidden layers run under
+        :func:`torch.autocast` in that dtype (fp32 accumulation) and the output layer in the
+        parameters' dtype, so that scores keep full resolution.
+        """
         shape = h.shape
         if self.num_runs is not None:  # [R, ..., in] -> [R, N, in] for torch.baddbmm
             h = h.reshape(shape[0], -1, shape[-1])
         act = ACTIVATIONS[self.config["activation"]]
-        for layer in self.layers[start:-1]:
-            h = act(layer(h))
-        out = self.layers[-1](h)
+        with reduced_precision(self.matmul_dtype, h):
+            for layer in self.layers[start:-1]:
+                h = act(layer(h))
+        out = self.layers[-1](h.to(self.layers[-1].weight.dtype))
         return out.reshape(*shape[:-1], out.shape[-1])
 
 
