@@ -18,10 +18,10 @@ MIST_VENV := .venv-mist
 BENCH_ARGS ?=
 # Chapters train with progress bars off: a built page is a record, not a live run.
 export MI_UTILS_PROGRESS ?= 0
-# Idle OpenMP threads spin for a bounded time, then sleep: unbounded spinning made two
-# processes on 2 cores slow each other 20-100x, while OMP_WAIT_POLICY=PASSIVE (sleep at once)
-# halves a single process's training speed (measured; see the README's Performance section).
-export GOMP_SPINCOUNT ?= 10000
+# OpenMP keeps its default waiting policy: on this 2-core machine it trains the staircase faster
+# than OMP_WAIT_POLICY=PASSIVE (by 25-30 %) or a bounded GOMP_SPINCOUNT=10000 (by 10-15 %)
+# (measured; see the README's Performance section). Parallel test workers, which would spin
+# against each other, run with one thread each instead (the `test` and `unit` targets).
 # tcmalloc (Debian's libtcmalloc-minimal4, installed by `perf-deps`): glibc maps and unmaps
 # every allocation above 32 MB, so large batched activations page-fault on every training step;
 # tcmalloc reuses them. Preloaded into the book build, the tests and the benchmark when present;

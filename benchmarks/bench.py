@@ -327,6 +327,7 @@ def run_benchmark(
             "hidden_dim": cfg.hidden_dim,
             "concat_hidden_dim": cfg.concat_hidden_dim or cfg.hidden_dim,
             "lr": cfg.lr,
+            "matmul_dtype": None if cfg.matmul_dtype is None else str(cfg.matmul_dtype),
             "torch_threads": torch.get_num_threads(),
             "torch_version": torch.__version__,
             "allocator": _allocator(),
@@ -401,6 +402,10 @@ def main(argv: list[str] | None = None) -> int:
         "quick on a CPU, or MI_BOOK_PROFILE)",
     )  # fmt: skip
     p.add_argument("--repeats", type=int, default=3, help="alternated timing repeats (median)")
+    p.add_argument(
+        "--bf16", action="store_true",
+        help="hidden-layer products of the vectorized trainer in bfloat16 (matmul_dtype)",
+    )  # fmt: skip
     p.add_argument("--mist", choices=["auto", "skip", "require"], default="auto")
     p.add_argument(
         "--mist-python", default=None, help=f"torch-mist's python (default {MIST_PYTHON})"
@@ -413,7 +418,9 @@ def main(argv: list[str] | None = None) -> int:
         critics=tuple(args.critics),
         device=args.device,
         mi=args.mi,
-        config=book.train_config(book.get_profile(args.profile)),
+        config=book.train_config(
+            book.get_profile(args.profile), matmul_dtype=torch.bfloat16 if args.bf16 else None
+        ),
         mist=args.mist,
         mist_python=args.mist_python,
         repeats=args.repeats,

@@ -68,6 +68,9 @@ class Estimator:
         reference: where it comes from.
         text_label: its name in plain text (tables, logs), with ``{option}`` fields like
             ``label``; empty: ``label`` itself (:meth:`display_text`).
+        batched_options: options whose bound accepts a tensor of per-run values (shape
+            ``[...]`` of the leading dimensions): runs that differ only in these are
+            evaluated in one call (the trainer does so).
     """
 
     name: str
@@ -85,6 +88,7 @@ class Estimator:
     scores_input: bool = True
     reference: str = ""
     text_label: str = ""
+    batched_options: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or self.name != self.name.lower():
@@ -97,6 +101,9 @@ class Estimator:
             raise ValueError(f"optimal_critic has an unknown value {self.optimal_critic!r}")
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
         object.__setattr__(self, "tags", frozenset(self.tags))
+        object.__setattr__(self, "batched_options", frozenset(self.batched_options))
+        if not self.batched_options <= set(self.options):
+            raise ValueError("batched_options must be among the estimator's options")
 
     def resolve(self, options: Mapping[str, object] | None = None) -> dict[str, object]:
         """The defaults updated by ``options``; an unknown option raises ``ValueError``."""
@@ -283,7 +290,7 @@ _ENTRIES = (
         needs_baseline=True, options={"alpha": 0.5}, ceiling=_alpha_ceiling,
         paper_ceiling=_alpha_paper_ceiling, optimal_critic="log_conditional",
         tags={"staircase", "bias_variance"}, reference=_P2019 + " (I_alpha)",
-        text_label="I_α, α = {alpha:g}",
+        text_label="I_α, α = {alpha:g}", batched_options={"alpha"},
     ),
     Estimator(
         "smile", "SMILE", "#b8860b",

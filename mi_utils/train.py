@@ -254,7 +254,9 @@ class _Group:
         self.baseline = BatchedMLPBaseline.from_modules(baselines) if baselines else None
         need = [r.spec.needs_baseline for r in runs]
         self.baseline_rows = torch.tensor([i for i, n in enumerate(need) if n], device=device)
-        # Contiguous slices of runs sharing an estimator and options (runs arrive sorted).
+        # Contiguous slices of runs sharing an estimator and its options (runs arrive sorted);
+        # options the bound takes per run (the spec's batched_options, e.g. I_alpha's alpha)
+        # may differ within a slice and are passed as one tensor, built once here.
         self.slices: list[tuple[estimators.Estimator, dict, slice, slice | None]] = []
         start = b_start = 0
         while start < len(runs):
@@ -265,7 +267,12 @@ class _Group:
             spec = runs[start].spec
             b_slice = slice(b_start, b_start + stop - start) if spec.needs_baseline else None
             b_start += (stop - start) if spec.needs_baseline else 0
-            self.slices.append((spec, runs[start].resolved_options, slice(start, stop), b_slice))
+            options = dict(runs[start].resolved_options)
+            for name in spec.batched_options:
+                values = [r.resolved_options[name] for r in runs[start:stop]]
+                if len(set(values)) > 1:
+                    options[name] = torch.tensor(values, device=device, dtype=dtype)
+            self.slices.append((spec, options, slice(start, stop), b_slice))
             start = stop
         self.states: list[object] = [None] * len(self.slices)
         self.critic.set_matmul_dtype(config.matmul_dtype)
@@ -335,7 +342,9 @@ class _Group:
 
 
 def _slice_key(run: Run) -> tuple:
-    return (run.estimator, tuple(sorted(run.resolved_options.items())))
+    batched = run.spec.batched_options
+    options = {k: v for k, v in run.resolved_options.items() if k not in batched}
+    return (run.estimator, tuple(sorted(options.items())))
 
 
 def _schedule(run: Run, num_steps: int | None) -> Schedule:

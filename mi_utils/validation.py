@@ -6,6 +6,7 @@ they never synchronise a GPU. Errors name the argument and the accepted values.
 
 from __future__ import annotations
 
+import weakref
 from numbers import Real
 
 import torch
@@ -88,13 +89,18 @@ def check_broadcasts(t: torch.Tensor, name: str, lead: torch.Size) -> None:
         )
 
 
+# GPU tensors of alpha whose values were checked: (id, version) -> a weak reference to it.
+_CHECKED_ALPHAS: dict[tuple[int, int], weakref.ref] = {}
+
+
 def check_alpha(alpha: object, lead: torch.Size) -> float | torch.Tensor:
     """``alpha`` in [0, 1]: a real number (Python or NumPy scalar, 0-d NumPy array) as a float,
     or a NumPy array or floating tensor broadcastable to ``lead`` as a tensor.
 
     The values of an array or tensor are checked too (all in [0, 1], no NaN): the one check in
-    this module that reads tensor values, one host sync for a CUDA tensor. Pass a Python float
-    where a step must not sync.
+    this module that reads tensor values. On a CPU that costs no sync. A GPU tensor is checked
+    once per tensor and version (one host sync the first time; a training loop that passes the
+    same tensor at every step syncs once in all, and an in-place change is checked again).
     """
     import numpy as np  # local: only this check needs NumPy
 
@@ -107,11 +113,19 @@ def check_alpha(alpha: object, lead: torch.Size) -> float | torch.Tensor:
         if not alpha.is_floating_point():
             raise TypeError(f"alpha must be {accepted}; got dtype {alpha.dtype}")
         check_broadcasts(alpha, "alpha", lead)
-        if not bool(((alpha >= 0) & (alpha <= 1)).all()):  # one host sync on CUDA; rejects NaN
+        key = (id(alpha), alpha._version)
+        cached = _CHECKED_ALPHAS.get(key)
+        if cached is not None and cached() is alpha:
+            return alpha
+        if not bool(((alpha >= 0) & (alpha <= 1)).all()):  # host sync on a GPU; rejects NaN
             raise ValueError(
                 "alpha must lie in the closed interval [0, 1]; got values from "
                 f"{alpha.min().item()} to {alpha.max().item()}"
             )
+        if alpha.device.type != "cpu":  # remember it: the next steps need no sync
+            if len(_CHECKED_ALPHAS) > 1024:
+                _CHECKED_ALPHAS.clear()
+            _CHECKED_ALPHAS[key] = weakref.ref(alpha)
         return alpha
     if isinstance(alpha, bool) or not isinstance(alpha, Real):
         raise TypeError(f"alpha must be {accepted}; got {type(alpha).__name__}")

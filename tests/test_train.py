@@ -704,3 +704,13 @@ def test_compiled_training_matches_eager(gaussian_task):
         compiled = train(runs, 6, TINY.replace(compile=True), device="cpu", progress=False)
     np.testing.assert_allclose(compiled.frame.estimate, eager.frame.estimate, atol=1e-4)
     assert compiled.compile_seconds is not None and compiled.compile_seconds[0] > 0
+
+
+def test_runs_differing_only_in_alpha_share_one_call_and_match_solo(gaussian_task):
+    runs = [Run("interpolated", "separable", gaussian_task, seed=s, alpha=a)
+            for s, a in ((1, 0.01), (2, 0.5), (3, 0.99))]  # fmt: skip
+    together = train(runs, 8, TINY, device="cpu", dtype=torch.float64, progress=False).frame
+    for run_id, run in enumerate(runs):
+        solo = train([run], 8, TINY, device="cpu", dtype=torch.float64, progress=False).frame
+        np.testing.assert_allclose(estimates(together, run_id), solo.estimate, rtol=1e-10)
+    assert sorted(together["alpha"].unique()) == [0.01, 0.5, 0.99]

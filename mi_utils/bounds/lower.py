@@ -285,8 +285,8 @@ def interpolated_lower_bound(
             :math:`a \equiv 1`.
         alpha: weight of the InfoNCE baseline in [0, 1]: a real number (NumPy scalars and
             0-d arrays too), or a NumPy array or floating tensor broadcastable to
-            ``scores.shape[:-2]`` (per-run :math:`\alpha`) whose values are checked too: one
-            host sync for a CUDA tensor, so a sync-free step passes a Python float.
+            ``scores.shape[:-2]`` (per-run :math:`\alpha`) whose values are checked too (a GPU
+            tensor once per tensor and version: one host sync the first time it is seen).
 
     Returns:
         ``[...]`` nats. No NaN values or gradients at :math:`\alpha \in \{0, 1\}`.
