@@ -232,6 +232,7 @@ def test_bad_configuration_raises(kwargs, exc, match):
 
 
 @pytest.mark.skipif(not bench.MIST_PYTHON.exists(), reason="needs .venv-mist (make bench-setup)")
+@pytest.mark.slow
 def test_torch_mist_worker_tiny():
     result = bench.run_benchmark(
         steps=3, estimators=("nwj", "infonce"), critics=("separable",), device="cpu",

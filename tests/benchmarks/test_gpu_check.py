@@ -16,6 +16,7 @@ from benchmarks import gpu_check
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_dry_run_writes_the_documented_json(tmp_path):
     out = tmp_path / "check.json"
     assert gpu_check.main(["--dry-run", "--slice-steps", "2", "--out", str(out)]) == 0
@@ -47,6 +48,7 @@ def test_bad_arguments_are_rejected(capsys):
     assert "--slice-steps" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_shell_wrapper_runs_the_dry_run(tmp_path):
     out = tmp_path / "check.json"
     proc = subprocess.run(
