@@ -40,10 +40,20 @@ from torch import nn
 
 from mi_utils import book, estimators
 from mi_utils.device import default_device
+from mi_utils.experiments import staircase_runs
+from mi_utils.nn import CRITIC_KINDS
 from mi_utils.tasks import CorrelatedGaussian, Schedule, Task
 from mi_utils.train import Run, TrainConfig, fit, train
 
-__all__ = ["JSON_KEYS", "main", "run_benchmark"]
+__all__ = [
+    "JSON_KEYS",
+    "main",
+    "run_benchmark",
+    "run_torch_mist",
+    "sweep_benchmark",
+    "time_loop_slice",
+    "time_sweep",
+]
 
 JSON_KEYS = (
     "device", "config", "methods", "loop_over_vectorized", "torch_mist_over_vectorized",
@@ -132,7 +142,11 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _mist(runs, steps, cfg: TrainConfig, mi: float, device, mode: str, python: Path) -> dict | None:
+def run_torch_mist(
+    runs, steps, cfg: TrainConfig, mi: float, device, mode: str, python: Path
+) -> dict | None:
+    """Train ``runs`` with torch-mist in its own environment (``python``); ``None`` for
+    ``mode="skip"``, an ``available: False`` record where that environment is missing."""
     if mode == "skip":
         return None
     if not python.exists():
@@ -255,7 +269,7 @@ def run_benchmark(
                     seconds, est = _time_loop(sub, steps, cfg, dev)
                     t_loop.append(seconds)
                     loop.update({ids[r]: v for r, v in est.items()})
-        out = _mist(sub, steps, cfg, mi, dev, mist, python)
+        out = run_torch_mist(sub, steps, cfg, mi, dev, mist, python)
         entry = {
             "num_runs": len(sub),
             "vectorized_seconds": statistics.median(t_vec),
@@ -344,6 +358,82 @@ def run_benchmark(
     return result
 
 
+# ----------------------------------------------------------------------------- the sweep
+def time_sweep(
+    profile: str, device, *, critics=None, steps_per_level: int | None = None, compile=False
+) -> tuple[list, dict]:
+    """Time the paper's staircase sweep (Fig. 2) with the vectorized trainer, one ``train`` call.
+
+    ``critics`` selects critic types (default both: 36 runs); ``steps_per_level`` shortens the
+    staircase (default: the profile's). Returns the runs and a JSON-ready dict.
+    """
+    runs = staircase_runs(critics=tuple(critics or CRITIC_KINDS), profile=profile)
+    if steps_per_level is not None:
+        schedules = {
+            t: book.staircase_schedule(profile, task=t, steps=steps_per_level)
+            for t in book.STAIRCASE_TASKS
+        }
+        runs = [Run(r.estimator, r.critic, schedules[r.task.name], seed=r.seed, **r.options)
+                for r in runs]  # fmt: skip
+    cfg = book.train_config(profile, compile=compile)
+    _sync(device)
+    start = time.perf_counter()
+    result = train(runs, None, cfg, device=device, progress=False)
+    _sync(device)
+    seconds = time.perf_counter() - start
+    num_steps = runs[0].task.num_steps
+    return runs, {
+        "profile": profile,
+        "num_runs": len(runs),
+        "num_steps": num_steps,
+        "compile": compile,
+        "compile_seconds": result.compile_seconds,
+        "wall_seconds": seconds,
+        "run_steps_per_second": len(runs) * num_steps / seconds,
+        "final_estimates": result.frame.groupby("run_id")["estimate"].last().round(3).tolist(),
+    }
+
+
+def time_loop_slice(runs, profile: str, slice_steps: int, device) -> dict:
+    """Time the per-run loop on the first ``slice_steps`` steps of every run, extrapolated to
+    the runs' full length (the loop's cost per step does not depend on the MI level)."""
+    total = runs[0].task.num_steps
+    cfg = book.train_config(profile)
+    _sync(device)
+    start = time.perf_counter()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        for run in runs:
+            _loop_train_one(run, slice_steps, cfg, device)
+    _sync(device)
+    seconds = time.perf_counter() - start
+    return {
+        "slice_steps": slice_steps,
+        "measured_seconds": seconds,
+        "extrapolated_seconds": seconds * total / slice_steps,
+        "extrapolated": slice_steps != total,
+    }
+
+
+def sweep_benchmark(
+    profile: str, critics, slice_steps: int, device=None, compile=False, steps_per_level=None
+) -> dict:
+    """The staircase sweep per critic type: vectorized (one call) against the per-run loop."""
+    dev = default_device(device)
+    out = {}
+    for critic in critics:
+        runs, vec = time_sweep(
+            profile, dev, critics=(critic,), compile=compile, steps_per_level=steps_per_level
+        )
+        loop = time_loop_slice(runs, profile, min(slice_steps, vec["num_steps"]), dev)
+        vec.pop("final_estimates")
+        out[critic] = {
+            "vectorized": vec,
+            "loop": loop,
+            "loop_over_vectorized": loop["extrapolated_seconds"] / vec["wall_seconds"],
+        }
+    return out
+
+
 def _allocator() -> str:
     """``tcmalloc`` when it is preloaded into this process, else ``glibc``."""
     preload = os.environ.get("LD_PRELOAD", "")
@@ -403,6 +493,12 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     p.add_argument("--repeats", type=int, default=3, help="alternated timing repeats (median)")
     p.add_argument(
+        "--sweep", type=int, default=None, metavar="SLICE_STEPS",
+        help="time the staircase sweep of Chapter 7 per critic type instead (vectorized, one "
+        "call; the loop on SLICE_STEPS steps of every run, extrapolated)",
+    )  # fmt: skip
+    p.add_argument("--compile", action="store_true", help="with --sweep: TrainConfig.compile")
+    p.add_argument(
         "--bf16", action="store_true",
         help="hidden-layer products of the vectorized trainer in bfloat16 (matmul_dtype)",
     )  # fmt: skip
@@ -412,6 +508,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = p.parse_args(argv)
+    if args.sweep is not None:
+        if args.sweep < 1:
+            p.error("--sweep needs SLICE_STEPS >= 1")
+        profile = book.get_profile(args.profile)
+        result = sweep_benchmark(profile, args.critics, args.sweep, args.device, args.compile)
+        print(json.dumps(result))
+        return 0
     result = run_benchmark(
         steps=args.steps,
         estimators=tuple(args.estimators),

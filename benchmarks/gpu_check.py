@@ -29,11 +29,10 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.bench import MIST_PYTHON, _loop_train_one, _mist, _sync
+from benchmarks.bench import MIST_PYTHON, run_torch_mist, time_loop_slice, time_sweep
 from mi_utils import book
 from mi_utils.device import default_device
-from mi_utils.experiments import staircase_runs
-from mi_utils.train import Run, train
+from mi_utils.train import Run
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The keys of the JSON object, in order.
@@ -57,49 +56,6 @@ def _run(cmd: list[str], env: dict | None = None, timeout: float = 3600) -> dict
     }
 
 
-def _sweep(profile: str, steps_per_level: int | None, device) -> tuple[list, dict]:
-    runs = staircase_runs(profile=profile)
-    if steps_per_level is not None:  # a shortened staircase (the dry run)
-        schedules = {
-            t: book.staircase_schedule(profile, task=t, steps=steps_per_level)
-            for t in book.STAIRCASE_TASKS
-        }
-        runs = [Run(r.estimator, r.critic, schedules[r.task.name], seed=r.seed, **r.options)
-                for r in runs]  # fmt: skip
-    cfg = book.train_config(profile)
-    _sync(device)
-    start = time.perf_counter()
-    result = train(runs, None, cfg, device=device, progress=False)
-    _sync(device)
-    seconds = time.perf_counter() - start
-    num_steps = runs[0].task.num_steps
-    return runs, {
-        "profile": profile,
-        "num_runs": len(runs),
-        "num_steps": num_steps,
-        "wall_seconds": seconds,
-        "run_steps_per_second": len(runs) * num_steps / seconds,
-        "final_estimates": result.frame.groupby("run_id")["estimate"].last().round(3).tolist(),
-    }
-
-
-def _loop_slice(runs, profile: str, slice_steps: int, total_steps: int, device) -> dict:
-    cfg = book.train_config(profile)
-    _sync(device)
-    start = time.perf_counter()
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        for run in runs:
-            _loop_train_one(run, slice_steps, cfg, device)
-    _sync(device)
-    seconds = time.perf_counter() - start
-    return {
-        "slice_steps": slice_steps,
-        "measured_seconds": seconds,
-        "extrapolated_seconds": seconds * total_steps / slice_steps,
-        "extrapolated": slice_steps != total_steps,
-    }
-
-
 def run_check(
     *, dry_run: bool = False, slice_steps: int = 500, chapters: bool = True, tests: bool = True
 ) -> dict:
@@ -120,17 +76,17 @@ def run_check(
         out["tests"] = {"skipped": "dry run" if dry_run else "--no-tests"}
 
     profile = "quick" if dry_run else "full"
-    runs, out["sweep"] = _sweep(profile, 2 if dry_run else None, device)
+    runs, out["sweep"] = time_sweep(profile, device, steps_per_level=2 if dry_run else None)
     total = out["sweep"]["num_steps"]
     slice_steps = min(slice_steps, total)
-    out["loop"] = _loop_slice(runs, profile, slice_steps, total, device)
+    out["loop"] = time_loop_slice(runs, profile, slice_steps, device)
     out["loop_over_vectorized"] = out["loop"]["extrapolated_seconds"] / out["sweep"]["wall_seconds"]
 
     gaussian = [r for r in runs if r.task.name == "gaussian"]
     # torch-mist trains on the correlated Gaussian at one MI: the sweep's first level.
     mist_runs = [Run(r.estimator, r.critic, r.task.segments[0][0], seed=r.seed, **r.options)
                  for r in gaussian]  # fmt: skip
-    mist = _mist(mist_runs, slice_steps, book.train_config(profile), 2.0, device, "auto",
+    mist = run_torch_mist(mist_runs, slice_steps, book.train_config(profile), 2.0, device, "auto",
                  MIST_PYTHON)  # fmt: skip
     if mist and mist.get("available"):
         per_step = mist["wall_seconds"] / (mist["num_runs"] * slice_steps)

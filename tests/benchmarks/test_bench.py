@@ -242,3 +242,22 @@ def test_torch_mist_worker_tiny():
     assert mist["wall_seconds"] > 0 and mist["num_runs"] == 2 and mist["unsupported"] == []
     assert result["torch_mist_over_vectorized"] > 0
     assert all(r["torch_mist"] is not None for r in result["estimates"])
+
+
+def test_sweep_benchmark_times_the_staircase_per_critic():
+    out = bench.sweep_benchmark("quick", ("separable",), 2, "cpu", steps_per_level=3)
+    entry = out["separable"]
+    assert entry["vectorized"]["num_runs"] == 18 and entry["vectorized"]["num_steps"] == 15
+    assert entry["loop"]["slice_steps"] == 2 and entry["loop"]["extrapolated"] is True
+    assert entry["loop"]["extrapolated_seconds"] == pytest.approx(
+        entry["loop"]["measured_seconds"] * 15 / 2
+    )
+    assert entry["loop_over_vectorized"] == pytest.approx(
+        entry["loop"]["extrapolated_seconds"] / entry["vectorized"]["wall_seconds"]
+    )
+
+
+def test_cli_sweep_rejects_a_bad_slice(capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--sweep", "0", "--device", "cpu"])
+    assert "--sweep" in capsys.readouterr().err
