@@ -42,7 +42,7 @@ from .nn import (
     MLPBaseline,
     make_critic,
 )
-from .tasks import Schedule, Task
+from .tasks import Schedule, Task, check_task
 from .validation import check_choice, check_int, check_real
 
 __all__ = [
@@ -94,10 +94,7 @@ class Run:
                 f"estimator must read a score matrix, one of "
                 f"{estimators.names(trainable=True)}; got {estimator!r}"
             )
-        if not isinstance(task, (Task, Schedule)):
-            raise TypeError(
-                f"task must be a mi_utils.tasks.Task or Schedule; got {type(task).__name__}"
-            )
+        check_task(task)
         spec.resolve(options)  # rejects unknown options
         # Bad option values are rejected now, not mid-training: the bound itself checks them on
         # a dummy 2 x 2 batch and raises with the option's name.
@@ -234,7 +231,7 @@ class _Group:
     """The runs of one critic type and shape: a batched critic and baseline, estimator slices."""
 
     def __init__(self, runs, ids, schedules, config: TrainConfig, device, dtype):
-        self.runs, self.ids, self.schedules = runs, ids, schedules
+        self.ids, self.schedules = ids, schedules
         x_dim, y_dim = schedules[0].x_dim, schedules[0].y_dim
         opts = dict(num_layers=config.num_layers, activation=config.activation)
         opts.update(device=device, dtype=dtype)
