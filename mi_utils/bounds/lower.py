@@ -54,6 +54,7 @@ from ..validation import (
     check_shape,
 )
 from .numerics import (
+    all_finite,
     diag,
     half_in_float32,
     lme_nodiag,
@@ -100,7 +101,7 @@ def logmeanexp_nodiag(scores: torch.Tensor) -> torch.Tensor:
 
     Reference: Poole et al. (2019), Sec. 2 and their reference notebook.
     """
-    return lme_nodiag(scores, check_scores(scores))
+    return lme_nodiag(scores, check_scores(scores), all_finite(scores))
 
 
 @half_in_float32("scores")
@@ -117,7 +118,7 @@ def log_loo_mean_exp(scores: torch.Tensor) -> torch.Tensor:
     Reference: Poole et al. (2019), Sec. 2 (the baseline of :math:`I_\alpha`).
     """
     k = check_scores(scores)
-    pivot, rest = loo_parts(scores)
+    pivot, rest = loo_parts(scores, all_finite(scores))
     return pivot + rest - math.log(k - 1)
 
 
@@ -150,7 +151,8 @@ def tuba_lower_bound(
     if log_baseline is not None:
         lb = check_shape(log_baseline, "log_baseline", scores.shape[:-1], "scores.shape[:-1]")
         scores = scores - lb[..., :, None]
-    return minus(1.0 + diag(scores).mean(-1), torch.exp(lme_nodiag(scores, k)))
+    partition = torch.exp(lme_nodiag(scores, k, all_finite(scores)))
+    return minus(1.0 + diag(scores).mean(-1), partition)
 
 
 @half_in_float32("scores")
@@ -184,7 +186,7 @@ def dv_lower_bound(scores: torch.Tensor) -> torch.Tensor:
     Reference: Donsker & Varadhan (1983); Poole et al. (2019), Sec. 2 (:math:`I_{\rm DV}`).
     """
     k = check_scores(scores)
-    return minus(diag(scores).mean(-1), lme_nodiag(scores, k))
+    return minus(diag(scores).mean(-1), lme_nodiag(scores, k, all_finite(scores)))
 
 
 @half_in_float32("scores")
@@ -202,6 +204,8 @@ def infonce_lower_bound(scores: torch.Tensor) -> torch.Tensor:
     Reference: van den Oord et al. (2018); Poole et al. (2019), Sec. 2 (:math:`I_{\rm NCE}`).
     """
     k = check_scores(scores)
+    if all_finite(scores):
+        return math.log(k) + diag(torch.log_softmax(scores, dim=-1)).mean(-1)
     limit = shift(scores, scores.detach().amax(dim=-1, keepdim=True), subtract=False)
     return math.log(k) + diag(torch.log_softmax(limit, dim=-1)).mean(-1)
 
@@ -308,15 +312,17 @@ def interpolated_lower_bound(
         log_w = torch.where(pos, torch.log(torch.where(pos, a, 1.0)), -_INF)
         log_1mw = torch.where(below_one, torch.log1p(-torch.where(below_one, a, 0.0)), -_INF)
     # m_{-j}(y_i) = pivot + rest - log(K - 1); row i relative to its joint score f_ii = d_i.
-    pivot, rest = loo_parts(scores)
+    fin = all_finite(scores, log_a)
+    pivot, rest = loo_parts(scores, fin)
     d = diag(scores)[..., :, None]
-    m_minus_d = shift(pivot, d) + rest - math.log(k - 1)
-    b_minus_d = log_mix(m_minus_d, log_w, shift(log_a, d), log_1mw)  # b_ij - f_ii
-    joint = mean_nodiag((shift(d, d) - b_minus_d).expand(scores.shape), k)
+    m_minus_d = shift(pivot, d, finite=fin) + rest - math.log(k - 1)
+    b_minus_d = log_mix(m_minus_d, log_w, shift(log_a, d, finite=fin), log_1mw, fin)  # b_ij - f_ii
+    joint = mean_nodiag((shift(d, d, finite=fin) - b_minus_d).expand(scores.shape), k)
     # Marginal term (1/K) sum_i exp(m_{-i}(y_i) - b_ii), from log a(y_i) - m_{-i}(y_i).
     pivot_ii, rest_ii = diag(pivot)[..., :, None], diag(rest)[..., :, None]
-    a_minus_m = shift(log_a, pivot_ii) - rest_ii + math.log(k - 1)
-    marginal = torch.exp(-log_mix(torch.zeros_like(a_minus_m), log_w, a_minus_m, log_1mw))
+    a_minus_m = shift(log_a, pivot_ii, finite=fin) - rest_ii + math.log(k - 1)
+    zero = torch.zeros_like(a_minus_m)
+    marginal = torch.exp(-log_mix(zero, log_w, a_minus_m, log_1mw, fin))
     return minus(1.0 + joint, marginal.mean(dim=(-2, -1)))
 
 
@@ -345,7 +351,7 @@ def smile_lower_bound(scores: torch.Tensor, clip: float | None) -> torch.Tensor:
     if clip is not None:
         tau = check_positive(clip, "clip")
         clipped = scores.clamp(-tau, tau)
-    value = minus(diag(scores).mean(-1), lme_nodiag(clipped, k))
+    value = minus(diag(scores).mean(-1), lme_nodiag(clipped, k, all_finite(clipped)))
     return value_with_grad_of(value, js_fgan_objective(scores))
 
 
@@ -381,7 +387,7 @@ def mine_lower_bound(
     rate = check_positive(ema_rate, "ema_rate", upper=1.0)
     if log_ema is not None:
         log_ema = check_shape(log_ema, "log_ema", scores.shape[:-2], "scores.shape[:-2]")
-    log_z = lme_nodiag(scores, k)
+    log_z = lme_nodiag(scores, k, all_finite(scores))
     if log_ema is None or rate == 1.0:
         new_log_ema = log_z.detach()
     else:

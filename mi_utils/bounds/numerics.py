@@ -15,6 +15,7 @@ import math
 import torch
 
 __all__ = [
+    "all_finite",
     "diag",
     "eye_mask",
     "half_in_float32",
@@ -73,6 +74,24 @@ def half_in_float32(*names: str):
     return decorate
 
 
+def all_finite(*tensors: torch.Tensor | None) -> bool:
+    """``True`` when every tensor given (``None`` skipped) is on the CPU and holds no ±inf/NaN.
+
+    The bounds call it once and then pass ``finite=True`` to the ``[..., K, K]`` helpers below
+    (:func:`shift`, :func:`lse`, :func:`log_mix`, :func:`lme_nodiag`, :func:`loo_parts`),
+    which then skip their infinity handling: on a CPU, where every small tensor op costs
+    microseconds of overhead, that handling is a large share of a bound's time. Reading the
+    values is free on a CPU; on any other device it would cost a host sync, so there it is
+    always ``False`` and the exact, sync-free path runs.
+    """
+    for t in tensors:
+        if t is None:
+            continue
+        if t.device.type != "cpu" or not bool(torch.isfinite(t).all()):
+            return False
+    return True
+
+
 def diag(scores: torch.Tensor) -> torch.Tensor:
     """The diagonal (the joint pairs) of ``scores`` ``[..., K, K]``: ``[..., K]``."""
     return scores.diagonal(dim1=-2, dim2=-1)
@@ -83,12 +102,17 @@ def eye_mask(k: int, like: torch.Tensor) -> torch.Tensor:
     return torch.eye(k, dtype=torch.bool, device=like.device)
 
 
-def shift(s: torch.Tensor, c: torch.Tensor, subtract: bool = True) -> torch.Tensor:
+def shift(
+    s: torch.Tensor, c: torch.Tensor, subtract: bool = True, finite: bool = False
+) -> torch.Tensor:
     r"""``s - c`` for a detached pivot ``c`` (``s`` itself with ``subtract=False``).
 
     Where :math:`c = \pm\infty`: 0 where ``s == c`` and :math:`\mp\infty` elsewhere, never
-    ``inf - inf`` in the value or the gradient.
+    ``inf - inf`` in the value or the gradient. ``finite=True`` promises that ``c`` is finite
+    (see :func:`all_finite`) and skips that handling.
     """
+    if finite:
+        return s - c.detach() if subtract else s
     # s - c for a detached pivot c (s itself if not subtract). Where c = ±inf: the limit of every
     # ±inf entry going to ±inf together with c, 0 where s == c and ∓inf elsewhere. Never
     # inf - inf, in the value or the gradient.
@@ -98,8 +122,14 @@ def shift(s: torch.Tensor, c: torch.Tensor, subtract: bool = True) -> torch.Tens
     return torch.where(finite, moved, torch.where(s == c, 0.0, -c))
 
 
-def lse(s: torch.Tensor, dim) -> torch.Tensor:
-    """``logsumexp(s, dim)`` with neither a NaN value nor a NaN gradient at infinite entries."""
+def lse(s: torch.Tensor, dim, finite: bool = False) -> torch.Tensor:
+    """``logsumexp(s, dim)`` with neither a NaN value nor a NaN gradient at infinite entries.
+
+    ``finite=True`` promises that no slice along ``dim`` has an infinite maximum (some entries
+    may be ``-inf``, as in masked matrices): then it is :func:`torch.logsumexp`.
+    """
+    if finite:
+        return torch.logsumexp(s, dim=dim)
     # logsumexp(s, dim) around the detached max c; where c = ±inf the value is c with zero
     # gradient: never a NaN value or gradient (torch.logsumexp's gradient is NaN there).
     c = s.detach().amax(dim=dim, keepdim=True)
@@ -108,13 +138,20 @@ def lse(s: torch.Tensor, dim) -> torch.Tensor:
     return (c + torch.log(torch.exp(shifted).sum(dim=dim, keepdim=True))).squeeze(dim)
 
 
-def log_mix(x: torch.Tensor, log_w, y: torch.Tensor, log_v) -> torch.Tensor:
-    r""":math:`\log(w e^x + v e^y)` from log weights, floats or tensors; :math:`0 \cdot e^x = 0`."""
+def log_mix(x: torch.Tensor, log_w, y: torch.Tensor, log_v, finite: bool = False) -> torch.Tensor:
+    r""":math:`\log(w e^x + v e^y)` from log weights, floats or tensors; :math:`0 \cdot e^x = 0`.
+
+    ``finite=True`` promises finite ``x`` and ``y`` (a weight may still be zero, not both).
+    """
     # log(w e^x + v e^y) for log weights (floats or tensors) with 0 * e^x = 0, even for x = +inf.
     if isinstance(log_w, float):
         if log_w == -_INF or log_v == -_INF:  # one term: no log-sum-exp needed
             return y + log_v if log_w == -_INF else x + log_w
         x, y = x + log_w, y + log_v
+        if finite:
+            return torch.logaddexp(x, y)
+    elif finite:
+        return torch.logaddexp(x + log_w, y + log_v)
     else:
         x = torch.where(log_w == -_INF, -_INF, x + log_w)
         y = torch.where(log_v == -_INF, -_INF, y + log_v)
@@ -136,10 +173,10 @@ def value_with_grad_of(value: torch.Tensor, surrogate: torch.Tensor) -> torch.Te
     return torch.where(finite, safe + (value - safe).detach(), value.detach())
 
 
-def lme_nodiag(scores: torch.Tensor, k: int) -> torch.Tensor:
+def lme_nodiag(scores: torch.Tensor, k: int, finite: bool = False) -> torch.Tensor:
     r""":math:`\log \frac{1}{K(K-1)} \sum_{i \ne j} e^{s_{ij}}` of ``[..., K, K]``: ``[...]``."""
     masked = scores.masked_fill(eye_mask(k, scores), -_INF)
-    return lse(masked, (-2, -1)) - math.log(k * (k - 1))
+    return lse(masked, (-2, -1), finite) - math.log(k * (k - 1))
 
 
 def mean_nodiag(values: torch.Tensor, k: int) -> torch.Tensor:
@@ -154,11 +191,12 @@ def softplus(x: torch.Tensor) -> torch.Tensor:
     return torch.logaddexp(x, torch.zeros_like(x))
 
 
-def loo_parts(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def loo_parts(scores: torch.Tensor, finite: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Leave-one-out log-sum-exp of each row as ``(pivot, rest)``, both ``[..., K, K]``.
 
     :math:`\log \sum_{k \ne j} e^{s_{ik}}` = ``pivot[..., i, j] + rest[..., i, j]``, the pivot
-    detached; :math:`O(K^2)`, with no cancelling subtraction.
+    detached; :math:`O(K^2)`, with no cancelling subtraction. ``finite=True`` promises finite
+    scores.
     """
     # Per row i: log sum_{k != j} exp s[i, k] = pivot[i, j] + rest[i, j], the pivot detached:
     # the row max m1, or for the argmax column the max m2 of the others. For j not the argmax
@@ -166,12 +204,13 @@ def loo_parts(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     # of ulps; the argmax column gets one masked log-sum-exp per row. Infinite pivots: shift
     # (a row's +inf entries count as equals).
     m1 = scores.detach().amax(dim=-1, keepdim=True)
-    e = torch.exp(shift(scores, m1))
+    e = torch.exp(shift(scores, m1, finite=finite))
     is_arg = torch.zeros_like(scores, dtype=torch.bool)
     is_arg.scatter_(-1, scores.detach().argmax(dim=-1, keepdim=True), True)
     others = scores.masked_fill(is_arg, -_INF)
     m2 = others.detach().amax(dim=-1, keepdim=True)
-    e_others = torch.exp(shift(others, m2)).masked_fill(is_arg, 0.0)  # (also when m2 = -inf)
+    # (also when m2 = -inf)
+    e_others = torch.exp(shift(others, m2, finite=finite)).masked_fill(is_arg, 0.0)
     log_rest_arg = torch.log(e_others.sum(dim=-1, keepdim=True))
     # Placeholder 1 in the argmax column keeps log (and its gradient) away from 0.
     rest = torch.where(is_arg, 1.0, e.sum(dim=-1, keepdim=True) - e)
