@@ -35,21 +35,34 @@ class Transform:
     """A smooth bijection of :math:`\\mathbb R^d` acting on the last dimension of a tensor.
 
     Subclasses implement :meth:`forward`, :meth:`inverse` and :meth:`log_abs_det_jacobian`.
+    A transform may also be an injective embedding :math:`\\mathbb R^d \\to \\mathbb R^{d'}`
+    (it overrides :meth:`output_dim`; its :meth:`inverse` is then a left inverse on the image),
+    or forward-only: the methods it leaves out raise :class:`NotImplementedError`, and so do
+    the density methods of a :class:`TransformedTask` that would need them.
+
+    Attributes:
+        name: a short name for task names.
+        input_dim: the dimension :math:`d` it acts on, or ``None`` for any.
     """
 
     name = "transform"
+    input_dim: int | None = None
+
+    def output_dim(self, dim: int) -> int:
+        """The dimension of :math:`g(z)` for ``z`` of dimension ``dim`` (default: ``dim``)."""
+        return dim
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """:math:`g(z)`, same shape as ``z`` ``[..., d]``."""
-        raise NotImplementedError
+        """:math:`g(z)`, shape ``[..., output_dim(d)]`` from ``z`` ``[..., d]``."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
-        """:math:`g^{-1}(y)`, same shape as ``y`` ``[..., d]``."""
-        raise NotImplementedError
+        """:math:`g^{-1}(y)`, shape ``[..., d]`` from ``y`` ``[..., output_dim(d)]``."""
+        raise NotImplementedError(f"{type(self).__name__} has no inverse")
 
     def log_abs_det_jacobian(self, z: torch.Tensor) -> torch.Tensor:
         r""":math:`\log\lvert\det J_g(z)\rvert`, shape ``[...]`` from ``z`` ``[..., d]``."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} has no Jacobian determinant")
 
     def inverse_and_log_det(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         r"""``(z, log|det J_g(z)|)`` with :math:`z = g^{-1}(y)`: what a change of variables needs.
@@ -175,6 +188,16 @@ class MixedCube(Transform):
         return f"MixedCube(dim={self.weight.shape[0]})"
 
 
+def _output_dim(transform: Transform | None, dim: int, arg: str, dim_name: str) -> int:
+    if transform is None:
+        return dim
+    if transform.input_dim is not None and transform.input_dim != dim:
+        raise ValueError(
+            f"{arg} acts on {transform.input_dim}-dimensional vectors; got task.{dim_name}={dim}"
+        )
+    return transform.output_dim(dim)
+
+
 class TransformedTask(Task):
     r"""A task observed through invertible transforms: :math:`(g_x(X), g_y(Y))`, same MI.
 
@@ -184,6 +207,10 @@ class TransformedTask(Task):
             unchanged).
         name: the task's name (default: the names of the transforms and of ``task`` joined by
             ``-``, such as ``"cubic-gaussian"``).
+
+    A transform that changes the dimension changes ``x_dim`` or ``y_dim``. The density methods
+    need :meth:`Transform.inverse` of both transforms and the Jacobian of ``y_transform``; where a
+    transform lacks them, they raise :class:`NotImplementedError`.
     """
 
     def __init__(self, task: Task, *, x_transform=None, y_transform=None, name=None):
@@ -195,13 +222,15 @@ class TransformedTask(Task):
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str or None; got {type(name).__name__}")
         self.task, self.x_transform, self.y_transform = task, x_transform, y_transform
-        self.x_dim, self.y_dim, self.mi_error = task.x_dim, task.y_dim, task.mi_error
+        self.x_dim = _output_dim(x_transform, task.x_dim, "x_transform", "x_dim")
+        self.y_dim = _output_dim(y_transform, task.y_dim, "y_transform", "y_dim")
+        self.mi_error = task.mi_error
         parts = [t.name for t in (x_transform, y_transform) if t is not None]
         self._name = name or "-".join([*parts, task.name])
 
     @property
     def mi(self) -> float:
-        """The MI of the underlying task (invertible transforms preserve it)."""
+        """The MI of the underlying task (injective transforms preserve it)."""
         return self.task.mi
 
     @property
