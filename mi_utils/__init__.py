@@ -12,6 +12,8 @@ van den Oord, Alemi & Tucker (2019). Data flows one way:
   hyper-parameters, ceiling, label, colour) and one uniform call;
 - :mod:`mi_utils.fit` and :mod:`mi_utils.train`: the one fit loop, and training of many runs
   as one batched model;
+- :func:`mi_utils.estimate_mi` (:mod:`mi_utils.estimate`) and :func:`mi_utils.ksg_mi`
+  (:mod:`mi_utils.ksg`): the MI of your own data, with held-out evaluation and an interval;
 - :mod:`mi_utils.experiments` and :mod:`mi_utils.plotting`: the book's sweeps and figures;
 - :mod:`mi_utils.book`: the book's ``quick``/``full`` profiles.
 
@@ -30,16 +32,18 @@ SUBMODULES: tuple[str, ...] = (
     "book",
     "bounds",
     "device",
+    "estimate",
     "estimators",
     "experiments",
     "fit",
+    "ksg",
     "nn",
     "plotting",
     "tasks",
     "train",
     "validation",
 )
-_FUNCTIONS = {"default_device": "device"}
+_FUNCTIONS = {"default_device": "device", "estimate_mi": "estimate", "ksg_mi": "ksg"}
 
 __all__ = ["SUBMODULES", "__version__", *SUBMODULES, *_FUNCTIONS]
 
@@ -48,9 +52,11 @@ if TYPE_CHECKING:  # pragma: no cover
         book,
         bounds,
         device,
+        estimate,
         estimators,
         experiments,
         fit,
+        ksg,
         nn,
         plotting,
         tasks,
@@ -58,6 +64,8 @@ if TYPE_CHECKING:  # pragma: no cover
         validation,
     )
     from .device import default_device  # noqa: F401
+    from .estimate import estimate_mi  # noqa: F401
+    from .ksg import ksg_mi  # noqa: F401
 
 
 def __getattr__(name: str):

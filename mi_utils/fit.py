@@ -59,6 +59,7 @@ def fit(
     record_every: int = 1,
     progress: bool | None = None,
     desc: str | None = None,
+    on_step: Callable[[int], bool | None] | None = None,
 ) -> torch.Tensor:
     """Maximise ``objective`` with Adam: the library's one training loop.
 
@@ -79,10 +80,14 @@ def fit(
         progress: a progress bar (``tqdm.auto``); ``None`` reads ``MI_UTILS_PROGRESS`` (``0``
             turns it off) and shows one otherwise.
         desc: the progress bar's description.
+        on_step: ``step -> stop``, called after the update of each step (for evaluation and
+            early stopping, as in :func:`mi_utils.estimate.estimate_mi`); a true return value
+            ends training after that step.
 
     Returns:
         The recorded values before each step's update, detached, on their device:
-        ``[ceil(num_steps / record_every), *values.shape]``.
+        ``[ceil(steps_done / record_every), *values.shape]`` (``steps_done = num_steps`` unless
+        ``on_step`` stopped training).
     """
     if not callable(objective):
         raise TypeError("objective must be a callable step -> values")
@@ -94,6 +99,8 @@ def fit(
     lr = check_real(lr, "lr", 0.0, 10.0, open_low=True)
     if lr_lambda is not None and not callable(lr_lambda):
         raise TypeError("lr_lambda must be a callable step -> factor, or None")
+    if on_step is not None and not callable(on_step):
+        raise TypeError("on_step must be a callable step -> stop, or None")
     optimizer = make_adam(params, lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda) if lr_lambda else None
     bar = None
@@ -117,6 +124,9 @@ def fit(
                 record[step // record_every] = values.detach()
             if bar is not None:
                 bar.update(1)
+            if on_step is not None and on_step(step):
+                record = record[: step // record_every + 1]
+                break
     finally:
         if bar is not None:
             bar.close()

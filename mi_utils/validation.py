@@ -1,7 +1,8 @@
 """Argument validation: the one place where every module of :mod:`mi_utils` checks its inputs.
 
 Checks look only at types, shapes, dtypes and Python numbers, never at tensor values, so that
-they never synchronise a GPU. Errors name the argument and the accepted values.
+they never synchronise a GPU; the two exceptions, :func:`check_alpha` and :func:`check_data`,
+say what reading the values costs. Errors name the argument and the accepted values.
 """
 
 from __future__ import annotations
@@ -97,12 +98,13 @@ def check_alpha(alpha: object, lead: torch.Size) -> float | torch.Tensor:
     """``alpha`` in [0, 1]: a real number (Python or NumPy scalar, 0-d NumPy array) as a float,
     or a NumPy array or floating tensor broadcastable to ``lead`` as a tensor.
 
-    The values of an array or tensor are checked too (all in [0, 1], no NaN): the one check in
-    this module that reads tensor values. On a CPU that costs no sync. A GPU tensor is checked
-    once per tensor and version (one host sync the first time; a training loop that passes the
-    same tensor at every step syncs once in all, and an in-place change is checked again).
+    The values of an array or tensor are checked too (all in [0, 1], no NaN): with
+    :func:`check_data`, one of the two checks in this module that read tensor values. On a CPU
+    that costs no sync. A GPU tensor is checked once per tensor and version (one host sync the
+    first time; a training loop that passes the same tensor at every step syncs once in all, and
+    an in-place change is checked again).
     """
-    import numpy as np  # local: only this check needs NumPy
+    import numpy as np  # local: only the value checks need NumPy
 
     accepted = "a real number in [0, 1], or a NumPy array or floating tensor of values in [0, 1]"
     if isinstance(alpha, np.ndarray):
@@ -226,3 +228,40 @@ def check_module_input(
     if dim is not None and t.shape[-1] != dim:
         raise ValueError(f"{name}.shape[-1] must equal {name}_dim={dim}; got {t.shape[-1]}")
     return t
+
+
+def check_data(value: object, name: str) -> torch.Tensor:
+    """A data matrix ``[N, d]`` as a float64 tensor (a 1-d input is one feature, ``[N, 1]``).
+
+    Accepts a NumPy array, a :class:`torch.Tensor` (kept on its device), a pandas ``Series`` or
+    ``DataFrame``, or a list or tuple of numbers, of any integer or floating dtype (booleans,
+    complex numbers, strings and objects are refused). Unlike the checks above, it reads the
+    values to refuse NaN and inf: a host sync for a GPU tensor, for the estimators that work on
+    the values anyway (:func:`mi_utils.ksg.ksg_mi`).
+    """
+    import numpy as np  # local: only data checks need NumPy
+
+    accepted = "a NumPy array, torch.Tensor or pandas Series/DataFrame of shape [N] or [N, d]"
+    if type(value).__module__.split(".")[0] == "pandas" and hasattr(value, "to_numpy"):
+        value = value.to_numpy()
+    if isinstance(value, (list, tuple)):
+        value = np.asarray(value)
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "fiu":
+            raise TypeError(f"{name} must be numeric ({accepted}); got dtype {value.dtype}")
+        value = torch.from_numpy(np.array(value, dtype=np.float64))  # a copy: may be read-only
+    elif isinstance(value, torch.Tensor):
+        if value.dtype == torch.bool or value.is_complex():
+            raise TypeError(f"{name} must be numeric ({accepted}); got dtype {value.dtype}")
+        value = value.detach().to(torch.float64)
+    else:
+        raise TypeError(f"{name} must be {accepted}; got {type(value).__name__}")
+    if value.dim() == 1:
+        value = value[:, None]
+    if value.dim() != 2 or value.shape[1] == 0:
+        raise ValueError(
+            f"{name} must have shape [N] or [N, d] with d >= 1; got {tuple(value.shape)}"
+        )
+    if not bool(torch.isfinite(value).all()):  # host sync on a GPU
+        raise ValueError(f"{name} must hold finite values; got NaN or inf")
+    return value

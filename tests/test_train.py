@@ -112,6 +112,22 @@ def test_fit_applies_lr_lambda_at_every_step():
     assert p.item() == pytest.approx(0.1 * sum(factors), rel=1e-6)
 
 
+def test_fit_on_step_sees_every_updated_step_and_can_stop_training():
+    p = torch.nn.Parameter(torch.zeros((), dtype=torch.float64))
+    seen = []
+
+    def on_step(step):
+        seen.append((step, p.item()))  # called after the update of `step`
+        return step == 4
+
+    values = fit(lambda step: p * 1.0, [p], 10, lr=0.1, record_every=2, progress=False,
+                 on_step=on_step)  # fmt: skip
+    assert [s for s, _ in seen] == [0, 1, 2, 3, 4]
+    np.testing.assert_allclose([v for _, v in seen], [0.1, 0.2, 0.3, 0.4, 0.5], rtol=1e-6)
+    assert values.shape == (3,)  # steps 0, 2, 4 were recorded before stopping
+    assert p.item() == pytest.approx(0.5, rel=1e-6)
+
+
 def test_fit_leaves_parameters_it_is_not_given_alone():
     a, b = torch.nn.Parameter(torch.zeros(())), torch.nn.Parameter(torch.zeros(()))
     fit(lambda step: (a + b).reshape(1), [a], 3, lr=0.1, progress=False)
@@ -131,6 +147,7 @@ def test_fit_leaves_parameters_it_is_not_given_alone():
         (dict(lr_lambda=0.5), TypeError, "lr_lambda"),
         (dict(record_every=0), ValueError, "record_every"),
         (dict(progress="yes"), TypeError, "progress"),
+        (dict(on_step=3), TypeError, "on_step"),
     ],
 )
 def test_fit_bad_input_names_the_argument(kwargs, exc, match):

@@ -261,3 +261,23 @@ def test_cli_sweep_rejects_a_bad_slice(capsys):
     with pytest.raises(SystemExit):
         bench.main(["--sweep", "0", "--device", "cpu"])
     assert "--sweep" in capsys.readouterr().err
+
+
+def test_estimate_benchmark_reports_time_and_accuracy_per_task():
+    from benchmarks.estimate_bench import estimate_benchmark
+
+    out = estimate_benchmark(
+        ("1v1-normal-0.75",), n=300, device="cpu", max_steps=20, eval_every=10,
+        hidden_dim=8, num_runs=2, ksg=False,
+    )  # fmt: skip
+    (row,) = out["estimate_mi"]
+    assert row["task"] == "1v1-normal-0.75" and row["wall_seconds"] > 0
+    assert abs(row["true_mi"] - 0.4133) < 1e-3 and row["ci"][0] <= row["estimate"] <= row["ci"][1]
+    assert out["ksg_mi"]["n"] == 300 and out["ksg_mi"]["wall_seconds"] > 0
+
+
+def test_estimate_benchmark_command_line_refuses_tiny_n():
+    from benchmarks import estimate_bench
+
+    with pytest.raises(SystemExit):
+        estimate_bench.main(["--n", "3"])
