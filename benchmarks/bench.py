@@ -507,7 +507,17 @@ def main(argv: list[str] | None = None) -> int:
         "--mist-python", default=None, help=f"torch-mist's python (default {MIST_PYTHON})"
     )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument(
+        "--estimate", action="store_true",
+        help="time estimate_mi (default settings, N = 10,000) and ksg_mi instead "
+        "(benchmarks.estimate_bench; one JSON object)",
+    )  # fmt: skip
     args = p.parse_args(argv)
+    if args.estimate:
+        from .estimate_bench import estimate_benchmark
+
+        print(json.dumps(estimate_benchmark(device=args.device)))
+        return 0
     if args.sweep is not None:
         if args.sweep < 1:
             p.error("--sweep needs SLICE_STEPS >= 1")

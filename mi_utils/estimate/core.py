@@ -41,13 +41,13 @@ def estimate_mi(
     *,
     estimator: str = "infonce",
     critic: str = "separable",
-    hidden_dim: int = 256,
+    hidden_dim: int = 128,
     num_layers: int = 2,
     embed_dim: int = 32,
     batch_size: int = 256,
     lr: float = 5e-4,
     max_steps: int = 3000,
-    eval_every: int = 100,
+    eval_every: int = 50,
     patience: int = 5,
     split: tuple[float, float, float] = (0.6, 0.2, 0.2),
     num_runs: int = 5,
@@ -94,11 +94,16 @@ def estimate_mi(
         critic: ``"separable"`` :math:`h(y)^\top g(x)` (default: ``2B`` network evaluations per
             block of ``B``, so blocks of thousands are cheap) or ``"concat"``
             (:math:`B^2` evaluations; slower, more flexible).
-        hidden_dim, num_layers, embed_dim: the critic's MLPs (and the baseline's).
+        hidden_dim, num_layers, embed_dim: the critic's MLPs (and the baseline's). On
+            10,000 samples of the Beyond Normal tasks 128 units gave the same or better
+            held-out values than 256 (a fixed training set is overfitted sooner by a larger
+            critic) in half the time.
         batch_size: training minibatch ``K`` (capped at the training set's size).
         lr: Adam's learning rate (5e-4, the paper's).
         max_steps: the most training steps.
-        eval_every: steps between evaluations (training subset and validation set).
+        eval_every: steps between evaluations (a training subset of the validation set's size,
+            and the validation set): about two epochs of 6,000 training pairs at the default
+            batch, fine enough to catch the best step before the critic overfits.
         patience: evaluations without a validation improvement before stopping.
         split: fractions ``(train, validation, test)`` of the ``N`` pairs, each > 0, summing to
             at most 1; each set needs at least 2 pairs.

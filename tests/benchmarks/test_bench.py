@@ -281,3 +281,18 @@ def test_estimate_benchmark_command_line_refuses_tiny_n():
 
     with pytest.raises(SystemExit):
         estimate_bench.main(["--n", "3"])
+
+
+def test_bench_estimate_flag_runs_the_estimate_benchmark(monkeypatch, capsys):
+    from benchmarks import estimate_bench
+
+    seen = {}
+
+    def fake(device=None):
+        seen["device"] = device
+        return {"estimate_mi": [], "ksg_mi": {}}
+
+    monkeypatch.setattr(estimate_bench, "estimate_benchmark", fake)
+    assert bench.main(["--estimate", "--device", "cpu"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"estimate_mi": [], "ksg_mi": {}}
+    assert seen == {"device": "cpu"}
