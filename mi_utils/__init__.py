@@ -12,8 +12,9 @@ van den Oord, Alemi & Tucker (2019). Data flows one way:
   hyper-parameters, ceiling, label, colour) and one uniform call;
 - :mod:`mi_utils.fit` and :mod:`mi_utils.train`: the one fit loop, and training of many runs
   as one batched model;
-- :func:`mi_utils.estimate_mi` (:mod:`mi_utils.estimate`) and :func:`mi_utils.ksg_mi`
-  (:mod:`mi_utils.ksg`): the MI of your own data, with held-out evaluation and an interval;
+- :func:`~mi_utils.estimate.estimate_mi` (:mod:`mi_utils.estimate`) and
+  :func:`~mi_utils.ksg.ksg_mi` (:mod:`mi_utils.ksg`), both importable from ``mi_utils``: the MI of
+  your own data, with held-out evaluation and an interval;
 - :mod:`mi_utils.experiments` and :mod:`mi_utils.plotting`: the book's sweeps and figures;
 - :mod:`mi_utils.book`: the book's ``quick``/``full`` profiles.
 

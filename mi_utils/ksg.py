@@ -39,7 +39,7 @@ __all__ = ["ksg_mi"]
 
 #: Memory for one chunk of rows of the distance matrices on the torch path (bytes).
 CHUNK_BYTES = 64 * 2**20
-#: The backends of :func:`ksg_mi`.
+#: The backends of :func:`~mi_utils.ksg.ksg_mi`.
 BACKENDS = ("auto", "scipy", "torch")
 
 

@@ -1,4 +1,5 @@
-r""":func:`estimate_mi`: the mutual information of paired samples, with an honest error bar."""
+r""":func:`~mi_utils.estimate.estimate_mi`: the mutual information of paired samples, with an
+honest error bar."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ CLOSED_FORM = ("ksg", "gaussian")
 
 
 def neural_estimators() -> tuple[str, ...]:
-    """The registry's estimators that :func:`estimate_mi` can train (they read a score matrix)."""
+    """The registry's estimators that :func:`~mi_utils.estimate.estimate_mi` can train (they read a
+    score matrix)."""
     return estimators.names(trainable=True)
 
 
@@ -83,8 +85,8 @@ def estimate_mi(
     Args:
         x, y: paired samples, ``[N, d_x]`` and ``[N, d_y]`` (a 1-d array is one feature):
             NumPy arrays, torch tensors (any device) or pandas objects, any real dtype.
-        estimator: a trainable registry estimator (:func:`neural_estimators`: ``"infonce"``,
-            ``"nwj"``, ``"smile"``, ``"interpolated"``, ...), ``"ksg"``
+        estimator: a trainable registry estimator (:func:`~mi_utils.estimate.neural_estimators`:
+            ``"infonce"``, ``"nwj"``, ``"smile"``, ``"interpolated"``, ...), ``"ksg"``
             (:func:`mi_utils.ksg.ksg_mi`) or ``"gaussian"``
             (:func:`~mi_utils.estimate.gaussian_mi`): these two need no training; their
             interval comes from ``num_runs`` disjoint subsets, their variance scaled by
@@ -115,7 +117,7 @@ def estimate_mi(
         eval_block: samples per held-out score matrix (default: 2048 for separable critics,
             ``batch_size`` for concat ones, whose cost grows as :math:`B^2`).
         ksg: compute the KSG baseline for the diagnostics (default: when
-            :math:`d_x + d_y \le` :data:`KSG_MAX_DIM`).
+            :math:`d_x + d_y \le` :data:`~mi_utils.estimate.KSG_MAX_DIM`).
         ci_level: the interval's coverage, in [0.5, 0.999].
         units: ``"nats"`` or ``"bits"``.
         device: default :func:`mi_utils.device.default_device` (CUDA when available).

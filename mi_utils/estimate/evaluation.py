@@ -29,7 +29,7 @@ def score_matrix(critic, x: torch.Tensor, y: torch.Tensor, hidden: int, pairwise
     """``scores[r, i, j] = f_r(x_j, y_i)`` of ``x``, ``y`` ``[R, B, d]``, in square tiles.
 
     ``pairwise`` critics (concat) build ``[R, t, t, hidden]`` activations for a ``t x t`` tile,
-    so ``t`` is chosen to keep them within :data:`TILE_ELEMENTS`; separable ones need
+    so ``t`` is chosen to keep them within ``TILE_ELEMENTS``; separable ones need
     ``[R, B, hidden]`` only and take the whole block at once.
     """
     r, b = x.shape[0], x.shape[1]
@@ -61,7 +61,8 @@ def evaluate_blocks(spec, critic, baseline, x, y, *, block, hidden, pairwise, op
     """The bound of every run on held-out ``x``, ``y`` ``[R, n, d]``: ``[R]``, no gradient.
 
     The ``n`` samples are cut into nearly equal blocks of at most ``block`` samples
-    (:func:`block_sizes`); the bound is evaluated on each block's full score matrix and the
+    (:func:`~mi_utils.estimate.evaluation.block_sizes`); the bound is evaluated on each block's
+    full score matrix and the
     block values are averaged, weighted by block size. A stateful estimator (MINE) is read
     through its value, which does not depend on the state.
     """

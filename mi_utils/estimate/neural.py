@@ -89,7 +89,8 @@ class _Runs:
 
 
 def train_runs(xs, ys, spec, options, settings, eval_block, device, progress):
-    """Train and evaluate the runs; returns a dict of the numbers :class:`MIEstimate` needs."""
+    """Train and evaluate the runs; returns a dict of the numbers
+    :class:`~mi_utils.estimate.MIEstimate` needs."""
     runs = _Runs(xs, ys, spec, settings, eval_block, device)
     params = runs.params()
     r = settings["num_runs"]

@@ -8,8 +8,10 @@ JS. Both maps here are strictly increasing per coordinate, fitted on the trainin
 applied unchanged to the validation and test splits (fitting them on all the data would let the
 test points shape the features the critic sees).
 
-- :class:`Standardize`: :math:`(x - \mu)/\sigma`, the training mean and standard deviation.
-- :class:`Gaussianize`: :math:`\Phi^{-1}(\hat F(x))` with :math:`\hat F` the training split's
+- :class:`~mi_utils.estimate.Standardize`: :math:`(x - \mu)/\sigma`, the training mean and standard
+  deviation.
+- :class:`~mi_utils.estimate.Gaussianize`: :math:`\Phi^{-1}(\hat F(x))` with :math:`\hat F` the
+  training split's
   empirical CDF, interpolated linearly between its sorted values (a rank-based normal-scores
   map). Heavy tails and odd marginal shapes become standard normal marginals.
 """

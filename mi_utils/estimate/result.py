@@ -46,7 +46,7 @@ class MIEstimate:
         splits: each run's row indices of the input, ``{"train", "validation", "test"}``
             (NumPy int arrays; the three are disjoint); empty for KSG.
         ksg: the KSG estimate of the same data in ``units`` (``None`` when not computed).
-        diagnostics: the :class:`Diagnostic` s that apply.
+        diagnostics: the :class:`~mi_utils.estimate.Diagnostic` s that apply.
         settings: every setting used, defaults included.
         seconds: wall-clock time of the call.
     """

@@ -1,13 +1,16 @@
 r"""The tasks of the "Beyond Normal" benchmark (Czyż et al., 2023), by their benchmark names.
 
-:func:`beyond_normal_task` builds a task from a name of the ``bmi`` package, the paper's reference
+:func:`~mi_utils.tasks.beyond_normal_task` builds a task from a name of the ``bmi`` package, the
+paper's reference
 implementation, with the same parameters and true MI, so that results compare with the paper's
-tables; :func:`beyond_normal_tasks` builds the catalogue :data:`BEYOND_NORMAL_TASKS`, the forty
-tasks of the paper, and :func:`beyond_normal_title` gives their labels in its figures. A name is
+tables; :func:`~mi_utils.tasks.beyond_normal_tasks` builds the catalogue
+:data:`~mi_utils.tasks.BEYOND_NORMAL_TASKS`, the forty
+tasks of the paper, and :func:`~mi_utils.tasks.beyond_normal_title` gives their labels in its
+figures. A name is
 a base task, optionally behind transform prefixes, each applied to both variables unless noted:
 
 - ``1v1-normal-ρ``: the bivariate normal with correlation ρ;
-- ``1v1-additive-ε``: :class:`AdditiveUniform`;
+- ``1v1-additive-ε``: :class:`~mi_utils.tasks.AdditiveUniform`;
 - ``1v1-bimodal-ρ``: ``1v1-normal-ρ`` through :class:`~mi_utils.tasks.GaussianMixtureQuantile`;
 - ``multinormal-dense-m-n-c``, ``multinormal-sparse-m-n-k-λ``: :class:`~mi_utils.tasks.MultiNormal`
   with :func:`~mi_utils.tasks.dense_covariance`, :func:`~mi_utils.tasks.sparse_covariance`;
@@ -295,7 +298,8 @@ def beyond_normal_title(name: str) -> str:
 
 
 def beyond_normal_tasks(names: Iterable[str] | None = None) -> dict[str, Task]:
-    """``{name: task}`` for ``names`` (default: :data:`BEYOND_NORMAL_TASKS`, the forty tasks of
+    """``{name: task}`` for ``names`` (default: :data:`~mi_utils.tasks.BEYOND_NORMAL_TASKS`, the
+    forty tasks of
     the paper), keyed by each task's :attr:`~mi_utils.tasks.Task.name`."""
     if names is None:
         names = BEYOND_NORMAL_TASKS

@@ -2,15 +2,18 @@ r"""The MI-preserving transforms of the "Beyond Normal" benchmark (Czyż et al.,
 
 Each is a :class:`~mi_utils.tasks.Transform` for :class:`~mi_utils.tasks.TransformedTask`:
 
-- :class:`HalfCube`, :math:`z \mapsto z\sqrt{|z|}` coordinate by coordinate (longer tails);
-- :class:`Asinh`, :math:`z \mapsto \operatorname{asinh} z` (shorter tails);
-- :class:`NormalCDF`, :math:`z \mapsto \Phi(z)` (a Gaussian made uniform on :math:`(0, 1)`);
-- :class:`Spiral`, :math:`z \mapsto \exp(v\lVert z\rVert^2 A)\, z`, a rotation by an angle
-  growing with the squared norm (a volume-preserving diffeomorphism);
-- :class:`Wiggly`, :math:`z \mapsto z + \sum_k a_k\sin(\omega_k z + \varphi_k)`, monotone;
-- :class:`GaussianMixtureQuantile`, :math:`z \mapsto F^{-1}(\Phi(z))` for the CDF :math:`F` of
-  a mixture of unit-variance normals (the benchmark's bimodal task);
-- :class:`SwissRoll`, the embedding :math:`u \mapsto (t\cos t, t\sin t)/21`,
+- :class:`~mi_utils.tasks.HalfCube`, :math:`z \mapsto z\sqrt{|z|}` coordinate by coordinate (longer
+  tails);
+- :class:`~mi_utils.tasks.Asinh`, :math:`z \mapsto \operatorname{asinh} z` (shorter tails);
+- :class:`~mi_utils.tasks.NormalCDF`, :math:`z \mapsto \Phi(z)` (a Gaussian made uniform on
+  :math:`(0, 1)`);
+- :class:`~mi_utils.tasks.Spiral`, :math:`z \mapsto \exp(v\lVert z\rVert^2 A)\, z`, a rotation by
+  an angle growing with the squared norm (a volume-preserving diffeomorphism);
+- :class:`~mi_utils.tasks.Wiggly`, :math:`z \mapsto z + \sum_k a_k\sin(\omega_k z + \varphi_k)`,
+  monotone;
+- :class:`~mi_utils.tasks.GaussianMixtureQuantile`, :math:`z \mapsto F^{-1}(\Phi(z))` for the CDF
+  :math:`F` of a mixture of unit-variance normals (the benchmark's bimodal task);
+- :class:`~mi_utils.tasks.SwissRoll`, the embedding :math:`u \mapsto (t\cos t, t\sin t)/21`,
   :math:`t = \tfrac{3\pi}{2}(1 + 2u)`, of :math:`[0, 1]` in the plane (1-d to 2-d, no Jacobian
   determinant; its left inverse still gives :math:`p(y \mid x)`, which only needs :math:`u`).
 

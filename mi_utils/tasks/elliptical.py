@@ -1,11 +1,13 @@
 r"""Gaussian and Student-t tasks with a given joint covariance (dispersion), in closed form.
 
-- :class:`MultiNormal`: jointly Gaussian :math:`(X, Y)`, MI
+- :class:`~mi_utils.tasks.MultiNormal`: jointly Gaussian :math:`(X, Y)`, MI
   :math:`\tfrac12\log\frac{\det\Sigma_{XX}\det\Sigma_{YY}}{\det\Sigma}` and exact densities;
-- :class:`StudentT`: a multivariate Student-t with :math:`\nu` degrees of freedom, whose MI is the
-  Gaussian MI of its dispersion plus :func:`student_t_mi_correction` in :math:`\nu, m, n`;
-- :func:`dense_covariance` and :func:`sparse_covariance`: the two structures of the "Beyond
-  Normal" benchmark (Czyż et al., 2023), whose named tasks
+- :class:`~mi_utils.tasks.StudentT`: a multivariate Student-t with :math:`\nu` degrees of freedom,
+  whose MI is the
+  Gaussian MI of its dispersion plus :func:`~mi_utils.tasks.student_t_mi_correction` in :math:`\nu,
+  m, n`;
+- :func:`~mi_utils.tasks.dense_covariance` and :func:`~mi_utils.tasks.sparse_covariance`: the two
+  structures of the "Beyond Normal" benchmark (Czyż et al., 2023), whose named tasks
   :func:`~mi_utils.tasks.beyond_normal_task` builds.
 
 Both tasks compute their score matrices ``scores[..., i, j] = f(x_j, y_i)`` in :math:`O(K^2)`
@@ -258,7 +260,8 @@ class StudentT(_SplitElliptical):
         I(X;Y) = \tfrac12\log\frac{\det\Omega_{XX}\det\Omega_{YY}}{\det\Omega}
         + c(\nu, m, n),
 
-    the Gaussian MI of the dispersion plus :func:`student_t_mi_correction` (entropies of
+    the Gaussian MI of the dispersion plus :func:`~mi_utils.tasks.student_t_mi_correction`
+    (entropies of
     :math:`t_\nu(0, \Omega)` shift by :math:`\tfrac12\log\det\Omega`). Marginals are
     :math:`t_\nu` with the blocks of :math:`\Omega`; :math:`\log p(y \mid x) = \log p(x, y) -
     \log p(x)` with :math:`\log t_\nu(v; \Omega) = \log\Gamma(\tfrac{\nu+k}2) - \log\Gamma(\tfrac
@@ -267,8 +270,8 @@ class StudentT(_SplitElliptical):
 
     Args:
         dispersion: :math:`\Omega`, full ``[x_dim + y_dim]`` square or the cross block
-            ``[x_dim, y_dim]``, as ``cov`` of :class:`MultiNormal` (not the covariance, which
-            is :math:`\tfrac{\nu}{\nu-2}\Omega` for :math:`\nu > 2`).
+            ``[x_dim, y_dim]``, as ``cov`` of :class:`~mi_utils.tasks.MultiNormal` (not the
+            covariance, which is :math:`\tfrac{\nu}{\nu-2}\Omega` for :math:`\nu > 2`).
         x_dim, y_dim: the dimensions :math:`m, n`.
         df: the degrees of freedom :math:`\nu`, an int >= 1 (:math:`U` is a sum of :math:`\nu`
             squared normals, so the draw is exact and needs only the generator).

@@ -218,3 +218,28 @@ def test_gaussian_estimator_needs_no_training_and_gives_an_interval():
     assert r.ci[0] < r.estimate < r.ci[1] and abs(r.estimate - truth) < 0.05
     with pytest.raises(ValueError, match="takes no options"):
         estimate_mi(x, y, estimator="gaussian", alpha=0.5)
+
+
+def test_plot_draws_every_run_and_split_and_the_estimate():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    x, y, _ = gaussian_data()
+    r = estimate_mi(x, y, **SMALL)
+    ax = r.plot()
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert sum(1 for line in ax.get_lines() if len(line.get_xdata()) > 2) == 3 * 2
+    assert any(label.startswith("estimate") for label in labels)
+    matplotlib.pyplot.close("all")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_tensors_and_device_give_the_cpu_numbers_closely():
+    x, y, _ = gaussian_data(n=800)
+    cpu = estimate_mi(x, y, device="cpu", **SMALL)
+    gpu = estimate_mi(torch.from_numpy(x).cuda(), torch.from_numpy(y).cuda(), device="cuda",
+                      **SMALL)  # fmt: skip
+    assert gpu.settings["device"].startswith("cuda")
+    assert abs(gpu.estimate - cpu.estimate) < 0.1
