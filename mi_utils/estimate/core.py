@@ -199,7 +199,7 @@ def _check_split(split, n: int) -> tuple[float, float, float]:
 
 def _interval(values: np.ndarray, correction: float, level: float):
     r = len(values)
-    if r < 2:
+    if r < 2 or not np.isfinite(values).all():
         return None, math.nan
     se = math.sqrt(correction * float(np.var(values, ddof=1)))
     half = student_t_quantile(0.5 + level / 2.0, r - 1) * se
@@ -321,6 +321,16 @@ def _diagnostics(estimate, ci, se, out, ksg_value, settings, scale) -> tuple[Dia
             "data. The variables may be independent, or training failed (try "
             "preprocess='gaussianize', a lower lr or estimator='infonce').",
         ))  # fmt: skip
+    bad = [i for i, v in enumerate(out["test"]) if not math.isfinite(v)]
+    if bad:
+        diags.append(Diagnostic(
+            "non_finite",
+            f"run(s) {bad} give a test value of {out['test'][bad[0]]}: their critics' scores "
+            "overflow the exponential of the bound on held-out points unlike any training point "
+            "(heavy tails), or training diverged. Use preprocess='gaussianize', or an estimator "
+            "whose value stays finite ('infonce', 'smile').",
+        ))  # fmt: skip
     if ci is None:
-        diags.append(Diagnostic("no_interval", "one run gives no interval: set num_runs >= 2."))
+        why = "the runs' values are not all finite" if bad else "set num_runs >= 2"
+        diags.append(Diagnostic("no_interval", f"no interval: {why}."))
     return tuple(diags)

@@ -117,7 +117,8 @@ def train_runs(xs, ys, spec, options, settings, eval_block, device, progress):
         train_v, val_v = runs.value("train_subset", options), runs.value("validation", options)
         rows.append((done, "train", train_v))
         rows.append((done, "validation", val_v))
-        better = val_v > best_val
+        # The first evaluation always counts (even at -inf or NaN); later ones must improve.
+        better = (val_v > best_val) | (best_step == 0)
         with torch.no_grad():
             for p, b in zip(params, best, strict=True):
                 b.copy_(torch.where(better.view(-1, *[1] * (p.dim() - 1)), p, b))

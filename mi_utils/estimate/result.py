@@ -17,7 +17,8 @@ class Diagnostic:
     """One warning about an estimate: a short ``code`` and a ``message`` saying what to do.
 
     Codes: ``"still_increasing"``, ``"near_ceiling"``, ``"overfitting"``,
-    ``"disagrees_with_ksg"``, ``"negative"``, ``"no_interval"``.
+    ``"disagrees_with_ksg"``, ``"negative"``, ``"non_finite"`` (a run's test value is infinite or
+    NaN: the estimate is then not a number to use), ``"no_interval"``.
     """
 
     code: str
@@ -30,7 +31,8 @@ class MIEstimate:
 
     Attributes:
         estimate: the mean of the runs' held-out values, in ``units``.
-        ci: ``(low, high)`` at level ``ci_level`` (``None`` with a single run).
+        ci: ``(low, high)`` at level ``ci_level`` (``None`` with a single run, or when a run's
+            value is not finite; the diagnostics say which).
         ci_level: the interval's nominal coverage.
         std_error: the standard error behind ``ci`` (``nan`` with a single run).
         runs: the value of each run on its own test split, ``[num_runs]``.
@@ -74,7 +76,7 @@ class MIEstimate:
 
     def _ci_text(self) -> str:
         if self.ci is None:
-            return "no interval (one run)"
+            return "no interval"
         lo, hi = self.ci
         return f"{self.ci_level:.0%} CI [{lo:.3f}, {hi:.3f}]"
 
@@ -115,11 +117,11 @@ class MIEstimate:
     def to_dict(self) -> dict:
         """A JSON-ready dict: the numbers, the diagnostics and the settings (no modules)."""
         return {
-            "estimate": float(self.estimate),
+            "estimate": _json_float(self.estimate),
             "ci": None if self.ci is None else [float(v) for v in self.ci],
             "ci_level": self.ci_level,
             "std_error": None if math.isnan(self.std_error) else float(self.std_error),
-            "runs": [float(v) for v in self.runs],
+            "runs": [_json_float(v) for v in self.runs],
             "units": self.units,
             "estimator": self.estimator,
             "best_steps": list(self.best_steps),
@@ -154,6 +156,12 @@ class MIEstimate:
         ax.set_ylabel(f"{self.estimator} ({self.units})")
         ax.legend(fontsize="small", frameon=False)
         return ax
+
+
+def _json_float(value) -> float | str:
+    """A float, or ``"inf"``/``"-inf"``/``"nan"`` (JSON has no infinities)."""
+    value = float(value)
+    return value if math.isfinite(value) else str(value)
 
 
 def _plain(value):

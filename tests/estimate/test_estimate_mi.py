@@ -243,3 +243,26 @@ def test_cuda_tensors_and_device_give_the_cpu_numbers_closely():
                       **SMALL)  # fmt: skip
     assert gpu.settings["device"].startswith("cuda")
     assert abs(gpu.estimate - cpu.estimate) < 0.1
+
+
+def test_a_non_finite_run_gives_no_interval_and_a_diagnostic_never_a_silent_inf():
+    from mi_utils.estimate import core
+
+    runs = np.array([0.4, -np.inf, 0.5])
+    ci, se = core._interval(runs, 0.5, 0.95)
+    assert ci is None and math.isnan(se)
+    out = {
+        "test": runs, "steps": np.array([50, 50, 50]), "last_step": 100,
+        "stopped_early": True, "eval_ceiling": None, "block": 200,
+        "at_best": {"train": np.zeros(3), "validation": np.zeros(3)},
+    }  # fmt: skip
+    settings = {"units": "nats", "max_steps": 100, "estimator": "nwj"}
+    diags = core._diagnostics(float(runs.mean()), ci, se, out, None, settings, 1.0)
+    found = {d.code: d.message for d in diags}
+    assert "non_finite" in found and "[1]" in found["non_finite"] and "no_interval" in found
+    assert "gaussianize" in found["non_finite"]
+    result = MIEstimate(
+        estimate=float(runs.mean()), ci=None, ci_level=0.95, std_error=se, runs=runs,
+        units="nats", estimator="nwj", curves=pd.DataFrame(),
+    )  # fmt: skip
+    assert json.loads(json.dumps(result.to_dict()))["runs"][1] == "-inf"
