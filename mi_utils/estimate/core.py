@@ -297,7 +297,8 @@ def _diagnostics(estimate, ci, se, out, ksg_value, settings, scale) -> tuple[Dia
             "biased down: use more held-out samples per block (eval_block, more data) or an "
             "estimator without a ceiling ('smile', 'nwj').",
         ))  # fmt: skip
-    gap = float((out["at_best"]["train"] - out["at_best"]["validation"]).mean()) * scale
+    with np.errstate(invalid="ignore"):  # inf - inf: a non-finite run, diagnosed below
+        gap = float((out["at_best"]["train"] - out["at_best"]["validation"]).mean()) * scale
     threshold = max(0.05 * scale, 2.0 * (se if not math.isnan(se) else 0.0))
     if gap > threshold:
         diags.append(Diagnostic(

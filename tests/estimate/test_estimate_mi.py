@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -254,10 +255,12 @@ def test_a_non_finite_run_gives_no_interval_and_a_diagnostic_never_a_silent_inf(
     out = {
         "test": runs, "steps": np.array([50, 50, 50]), "last_step": 100,
         "stopped_early": True, "eval_ceiling": None, "block": 200,
-        "at_best": {"train": np.zeros(3), "validation": np.zeros(3)},
+        "at_best": {"train": np.array([0.1, -np.inf, 0.0]), "validation": -np.full(3, np.inf)},
     }  # fmt: skip
     settings = {"units": "nats", "max_steps": 100, "estimator": "nwj"}
-    diags = core._diagnostics(float(runs.mean()), ci, se, out, None, settings, 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning from inf - inf reaches the user
+        diags = core._diagnostics(float(runs.mean()), ci, se, out, None, settings, 1.0)
     found = {d.code: d.message for d in diags}
     assert "non_finite" in found and "[1]" in found["non_finite"] and "no_interval" in found
     assert "gaussianize" in found["non_finite"]
