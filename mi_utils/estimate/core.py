@@ -90,9 +90,13 @@ def estimate_mi(
             (:func:`mi_utils.ksg.ksg_mi`) or ``"gaussian"``
             (:func:`~mi_utils.estimate.gaussian_mi`): these two need no training; their
             interval comes from ``num_runs`` disjoint subsets, their variance scaled by
-            ``1/num_runs``. Default ``"infonce"``: the lowest
-            variance of the bounds, and evaluated on a whole test block its ceiling
-            :math:`\log B` is far above most MIs of real data (a diagnostic says when not).
+            ``1/num_runs``. Default ``"infonce"``: the lowest variance of the bounds, and
+            evaluated on a whole test block its ceiling :math:`\log B` is far above most MIs of
+            real data (a diagnostic says when not). The NWJ family (``"nwj"``, ``"tuba"``,
+            ``"js"``, ...) averages exponentials of the critic over every held-out pair, which
+            out of sample can fall far below the truth: the JS-trained critic read out through
+            NWJ gave -4 ± 7 nats on :math:`y = x^3 + \epsilon` (10,000 samples) where InfoNCE
+            gave 1.23.
         critic: ``"separable"`` :math:`h(y)^\top g(x)` (default: ``2B`` network evaluations per
             block of ``B``, so blocks of thousands are cheap) or ``"concat"``
             (:math:`B^2` evaluations; slower, more flexible).
@@ -112,8 +116,12 @@ def estimate_mi(
         num_runs: independent runs (>= 2 for an interval; 5 by default).
         preprocess: ``"gaussianize"`` (default; rank-based normal scores per coordinate,
             :class:`~mi_utils.estimate.Gaussianize`), ``"standardize"`` or ``"none"`` /
-            ``None``; fitted on each run's training split only. MI is invariant to both maps;
-            without them NWJ, JS and their relatives can fail on raw scales and heavy tails.
+            ``None``; fitted on each run's training split only. MI is invariant to both maps.
+            Measured on 10,000 samples of a bivariate Student-t with one degree of freedom
+            (``student-identity-2-2-1``, 0.43 nats): InfoNCE 0.39 with normal scores against
+            0.00 standardised and -26 raw, NWJ 0.36 against -inf standardised (test points far
+            outside the training range overflow its exponential). Its cost: a sort per
+            coordinate, and fresh points beyond the training range share the extreme level.
         eval_block: samples per held-out score matrix (default: 2048 for separable critics,
             ``batch_size`` for concat ones, whose cost grows as :math:`B^2`).
         ksg: compute the KSG baseline for the diagnostics (default: when
