@@ -204,9 +204,9 @@ def infonce_lower_bound(scores: torch.Tensor) -> torch.Tensor:
     Reference: van den Oord et al. (2018); Poole et al. (2019), Sec. 2 (:math:`I_{\rm NCE}`).
     """
     k = check_scores(scores)
-    if all_finite(scores):
-        return math.log(k) + diag(torch.log_softmax(scores, dim=-1)).mean(-1)
-    limit = shift(scores, scores.detach().amax(dim=-1, keepdim=True), subtract=False)
+    limit = scores
+    if not all_finite(scores):
+        limit = shift(scores, scores.detach().amax(dim=-1, keepdim=True), subtract=False)
     return math.log(k) + diag(torch.log_softmax(limit, dim=-1)).mean(-1)
 
 

@@ -15,7 +15,7 @@ from ..nn import CRITIC_KINDS
 from ..validation import check_choice, check_data, check_int, check_real
 from .evaluation import student_t_quantile
 from .gaussian import gaussian_mi
-from .neural import train_runs
+from .neural import split_sizes, train_runs
 from .preprocess import PREPROCESSORS
 from .result import Diagnostic, MIEstimate
 
@@ -197,7 +197,7 @@ def _check_split(split, n: int) -> tuple[float, float, float]:
     parts = tuple(check_real(p, "split", 0.0, 1.0, open_low=True) for p in split)
     if sum(parts) > 1.0 + 1e-9:
         raise ValueError(f"split must sum to at most 1; got {parts} (sum {sum(parts):.4g})")
-    sizes = [math.floor(p * n + 1e-9) for p in parts]
+    sizes = split_sizes(parts, n)
     if min(sizes) < 2:
         raise ValueError(
             f"N = {n} samples are too few for split={parts}: sizes {sizes}, each needs >= 2"
@@ -270,11 +270,9 @@ def _neural_estimate(xs, ys, spec, options, settings, eval_block, dev, scale, pr
     ksg_value = None
     want_ksg = settings["ksg"]
     if want_ksg or (want_ksg is None and xs.shape[1] + ys.shape[1] <= KSG_MAX_DIM):
-        from ..ksg import ksg_mi
-
         g = torch.Generator().manual_seed(settings["seed"])
         keep = torch.randperm(xs.shape[0], generator=g)[:KSG_MAX_SAMPLES]
-        ksg_value = ksg_mi(xs[keep], ys[keep], seed=settings["seed"]) * scale
+        ksg_value = _direct("ksg", xs[keep], ys[keep], settings["seed"]) * scale
     settings = dict(settings, eval_block=out["block"])
     diags = _diagnostics(estimate, ci, se, out, ksg_value, settings, scale)
     return MIEstimate(

@@ -13,10 +13,16 @@ from ..nn import make_baseline, make_critic
 from .evaluation import evaluate_blocks, spec_ceiling
 from .preprocess import make_preprocessor
 
-__all__ = ["train_runs"]
+__all__ = ["split_sizes", "train_runs"]
 
 #: Default held-out block of separable critics (concat critics use the batch size).
 SEPARABLE_EVAL_BLOCK = 2048
+
+
+def split_sizes(split, n: int) -> list[int]:
+    """The sizes of the training, validation and test sets: each fraction of ``split`` times
+    ``n``, rounded down (a tolerance keeps 0.6 * 10 at 6)."""
+    return [math.floor(p * n + 1e-9) for p in split]
 
 
 class _Runs:
@@ -24,7 +30,7 @@ class _Runs:
 
     def __init__(self, xs, ys, spec, settings, eval_block, device):
         r, n = settings["num_runs"], xs.shape[0]
-        n_train, n_val, n_test = (math.floor(p * n + 1e-9) for p in settings["split"])
+        n_train, n_val, n_test = split_sizes(settings["split"], n)
         g = torch.Generator().manual_seed(settings["seed"])
         perms = torch.stack([torch.randperm(n, generator=g) for _ in range(r)])
         self.idx = {
