@@ -326,6 +326,42 @@ class CorrelatedGaussian(Task):
         r"""Scores :math:`\log p(y_i|x_j) - \log p(y_i)`, ``[..., K, K]`` (closed form)."""
         return gaussian_log_ratio(self._check_x(x), self._check_y(y), self.rho)
 
+    def nwj_variance(self, batch_size: int) -> float:
+        r"""Exact variance of the NWJ estimate on one batch of ``batch_size`` pairs at its optimum.
+
+        The estimate is NWJ's batch estimate (:func:`mi_utils.bounds.nwj_lower_bound`) at the
+        optimal critic :math:`f = 1 + \log p(y|x) - \log p(y)`, equal to TUBA's with the
+        true conditional and the baseline :math:`a(y) = p(y)`. With :math:`K` = ``batch_size``,
+        :math:`\rho` the correlation and :math:`d` the dimension,
+
+        .. math::
+
+            \operatorname{Var} = \frac{d\,\rho^2}{K}
+            + \frac{e^{2I} + (1 - \rho^4)^{-d} - 2}{K (K - 1)},
+
+        the variance of the joint term plus that of the partition term, which are uncorrelated
+        (derived in the book's Chapter 3). It grows like :math:`e^{2I}/K^2`.
+
+        Args:
+            batch_size: ``K``, an int >= 2.
+
+        Raises:
+            OverflowError: when the variance exceeds the float range (MI above ~354 nats).
+        """
+        k = check_int(batch_size, "batch_size", minimum=2)
+        d, rho2 = self.dim, self.rho**2
+        try:
+            e2i = math.exp(-d * math.log1p(-rho2))  # (1 - rho^2)^(-d) = e^{2I}
+            swap = math.exp(-d * math.log1p(-(rho2**2)))  # (1 - rho^4)^(-d)
+            variance = d * rho2 / k + (e2i + swap - 2.0) / (k * (k - 1))
+        except OverflowError:
+            variance = math.inf
+        if not math.isfinite(variance):
+            raise OverflowError(
+                f"the NWJ variance at I = {self.mi:.1f} nats exceeds the float range"
+            )
+        return variance
+
     def __eq__(self, other: object) -> bool:
         return type(other) is CorrelatedGaussian and (self.dim, self.rho) == (other.dim, other.rho)
 

@@ -347,3 +347,47 @@ def test_public_api_documented():
         if isinstance(obj, (int, float, tuple)):
             continue  # constants are documented by the module's docstring
         assert obj.__doc__ and len(obj.__doc__.strip()) > 20, name
+
+
+# ----------------------------------------------------------------------------- nwj_variance
+@pytest.mark.parametrize(("mi", "dim", "k"), [(0.5, 2, 8), (1.0, 5, 16), (2.0, 20, 4)])
+def test_nwj_variance_matches_monte_carlo(mi, dim, k):
+    # The variance of NWJ's batch estimate at f = 1 + f*, over many independent batches.
+    from mi_utils.bounds import nwj_lower_bound
+
+    task = CorrelatedGaussian.from_mi(mi, dim)
+    gen = torch.Generator().manual_seed(3)
+    x, y = task.sample(k, batch_shape=(200_000,), generator=gen, dtype=torch.float64)
+    est = nwj_lower_bound(task.log_ratio(x, y) + 1.0)
+    predicted = task.nwj_variance(k)
+    # The sample variance of 200k draws: relative SE sqrt((kurtosis - 1) / n), a few %.
+    assert est.var().item() == pytest.approx(predicted, rel=0.08)
+    assert est.mean().item() == pytest.approx(mi, abs=4 * math.sqrt(predicted / 200_000))
+
+
+def test_nwj_variance_grows_like_exp_2i_over_k_squared():
+    task = CorrelatedGaussian.from_mi(10.0, 20)
+    k = 64
+    assert task.nwj_variance(k) == pytest.approx(math.exp(20.0) / (k * (k - 1)), rel=0.01)
+
+
+def test_nwj_variance_can_fail_the_monte_carlo_check():
+    # The same comparison with K off by one must fail: the test above can catch a wrong formula.
+    from mi_utils.bounds import nwj_lower_bound
+
+    task = CorrelatedGaussian.from_mi(2.0, 20)
+    gen = torch.Generator().manual_seed(3)
+    x, y = task.sample(4, batch_shape=(200_000,), generator=gen, dtype=torch.float64)
+    measured = nwj_lower_bound(task.log_ratio(x, y) + 1.0).var().item()
+    assert measured != pytest.approx(task.nwj_variance(5), rel=0.08)
+
+
+@pytest.mark.parametrize("k", [1, 0, 2.0, True, "8"])
+def test_nwj_variance_rejects_bad_batch_size(k):
+    with pytest.raises((TypeError, ValueError), match="batch_size must be an int >= 2"):
+        CorrelatedGaussian.from_mi(1.0, 4).nwj_variance(k)
+
+
+def test_nwj_variance_overflow_is_an_error_not_inf():
+    with pytest.raises(OverflowError, match="exceeds the float range"):
+        CorrelatedGaussian.from_mi(400.0, 2000).nwj_variance(64)
