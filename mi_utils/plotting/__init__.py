@@ -3,7 +3,12 @@
 Needs matplotlib and seaborn (``pip install mi-utils[plot]``).
 """
 
-from .figures import plot_bias_variance, plot_bias_variance_alpha, plot_staircase
+from .figures import (
+    plot_bias_variance,
+    plot_bias_variance_alpha,
+    plot_score_matrix,
+    plot_staircase,
+)
 from .style import (
     CEILING_COLOR,
     CHAIN_EDGES,
@@ -38,6 +43,7 @@ __all__ = [
     "plot_bias_variance_alpha",
     "plot_ceiling",
     "plot_derivation_chain",
+    "plot_score_matrix",
     "plot_staircase",
     "plot_true_mi",
     "set_style",

@@ -1,12 +1,16 @@
-"""The book's recurring figures: the staircase (Poole et al., 2019, Fig. 2) and the
-bias-variance panels (Fig. 3). Names, labels, colours and ceilings come from
-:mod:`mi_utils.estimators`, so a newly registered estimator appears with no edit here.
+"""The book's recurring figures: the staircase (Poole et al., 2019, Fig. 2), the
+bias-variance panels (Fig. 3) and a critic's score matrix. Names, labels, colours and
+ceilings come from :mod:`mi_utils.estimators`, so a newly registered estimator appears with no
+edit here.
 """
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
+import torch
+from matplotlib.patches import Rectangle
 
 from .. import estimators
 from .style import (
@@ -20,7 +24,7 @@ from .style import (
     plot_true_mi,
 )
 
-__all__ = ["plot_bias_variance", "plot_bias_variance_alpha", "plot_staircase"]
+__all__ = ["plot_bias_variance", "plot_bias_variance_alpha", "plot_score_matrix", "plot_staircase"]
 
 _NON_OPTIONS = {
     "run_id", "estimator", "label", "critic", "task", "seed", "step", "true_mi", "estimate",
@@ -61,7 +65,7 @@ def plot_staircase(
     Each panel shows the raw estimates of each critic faint and their exponential moving
     averages (rate ``ema_rate``) bold, in the fixed :data:`CRITIC_COLORS`; the true MI in black;
     the estimator's reference ceiling dashed (its registry ``paper_ceiling``: ``log K`` for
-    InfoNCE, ``log(K/α)`` for :math:`I_\\alpha`, as the paper draws them). ``df`` is the frame
+    InfoNCE, ``log(K/α)`` for :math:`I_\\alpha`, as the paper states them). ``df`` is the frame
     of :func:`mi_utils.experiments.staircase` or :func:`mi_utils.train.train`. Returns the figure.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
@@ -197,3 +201,75 @@ def plot_bias_variance_alpha(df, *, axes=None):
         ax.set_yscale("log")
     axes[-1].legend(fontsize=8, loc="best")
     return axes
+
+
+# ----------------------------------------------------------------------------- score matrix
+
+#: The colour of the outline around the diagonal (the joint pairs) of a score matrix.
+_DIAGONAL_COLOR = "#e41a1c"
+
+
+def plot_score_matrix(ax, scores, *, title: str | None = None):
+    r"""Draw one batch's score matrix :math:`S_{ij} = f(x_j, y_i)` as a heat map.
+
+    Rows index :math:`y_i` and columns index :math:`x_j`, the book's convention (``scores[i,
+    j]``, as in the paper's reference notebook; TensorFlow Probability uses the transpose). Row
+    ``i`` is drawn at the top for ``i = 0``, as a matrix is written. The diagonal holds the
+    :math:`K` joint pairs and is outlined; the :math:`K(K-1)` off-diagonal entries pair
+    independent draws, samples of :math:`p(x)\,p(y)`. A colour bar labelled in nats is added.
+
+    Args:
+        ax: the matplotlib Axes to draw on.
+        scores: a ``[K, K]`` tensor or array of finite critic values (nats), ``K >= 2``;
+            a tensor may sit on any device and carry gradients (it is detached and copied).
+        title: the panel title, or ``None``.
+
+    Returns:
+        The :class:`matplotlib.image.AxesImage`; its data are ``scores`` as float64.
+
+    Raises:
+        TypeError: ``ax`` is not an Axes, ``title`` not a str or None, or ``scores`` is not
+            numeric.
+        ValueError: ``scores`` is not a square ``[K, K]`` matrix with ``K >= 2``, or has an
+            entry that is NaN or infinite.
+
+    Reference: Poole et al. (2019), Sec. 2 and the reference notebook (``scores[i, j] =
+    f(x_j, y_i)``).
+    """
+
+    check_ax(ax)
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"title must be a str or None; got {type(title).__name__}")
+    if isinstance(scores, torch.Tensor):
+        values = scores.detach().to(device="cpu", dtype=torch.float64).numpy()
+    else:
+        try:
+            values = np.asarray(scores, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"scores must be a [K, K] tensor or array of numbers; got {type(scores).__name__}"
+            ) from exc
+    if values.ndim != 2 or values.shape[0] != values.shape[1] or values.shape[0] < 2:
+        raise ValueError(
+            "scores must be a square [K, K] matrix with K >= 2 (rows y_i, columns x_j); "
+            f"got shape {tuple(values.shape)}"
+        )
+    bad = int((~np.isfinite(values)).sum())
+    if bad:
+        raise ValueError(
+            f"scores must be finite (no NaN or inf); got {bad} non-finite of {values.size} entries"
+        )
+    k = values.shape[0]
+    image = ax.imshow(values, interpolation="nearest", aspect="equal", origin="upper")
+    for i in range(k):  # one square around each joint pair (i, i)
+        ax.add_patch(
+            Rectangle((i - 0.5, i - 0.5), 1.0, 1.0, fill=False, edgecolor=_DIAGONAL_COLOR,
+                      linewidth=1.6, label="joint pairs (diagonal)" if i == 0 else None)
+        )  # fmt: skip
+    if k <= 20:  # 1-based labels, as in the text (S_ij, i, j = 1..K)
+        ax.set_xticks(range(k), [str(j + 1) for j in range(k)], fontsize=8)
+        ax.set_yticks(range(k), [str(i + 1) for i in range(k)], fontsize=8)
+    ax.grid(False)
+    ax.figure.colorbar(image, ax=ax, label="score $f(x_j, y_i)$ (nats)")
+    decorate(ax, xlabel="column $j$: $x_j$", ylabel="row $i$: $y_i$", title=title, legend=False)
+    return image
