@@ -48,8 +48,10 @@ __all__ = [
 # the number of steps so that a whole sweep runs in about a minute on 2 CPU cores; the larger
 # learning rate lets the small networks track each level within its steps.
 _SETTINGS = {
-    "full": dict(hidden_dim=256, embed_dim=32, lr=5e-4),
-    "quick": dict(hidden_dim=128, concat_hidden_dim=32, embed_dim=32, lr=1e-3),
+    "full": dict(hidden_dim=256, embed_dim=32, lr=5e-4, baseline_hidden_dim=512),
+    "quick": dict(
+        hidden_dim=128, concat_hidden_dim=32, baseline_hidden_dim=128, embed_dim=32, lr=1e-3
+    ),
 }
 _STEPS_PER_LEVEL = {"full": 4000, "quick": 400}
 

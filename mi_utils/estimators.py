@@ -55,7 +55,7 @@ class Estimator:
         options: its hyper-parameters and their defaults.
         ceiling: ``ceiling(K, options) -> float``: the largest value one batch of ``K`` can
             give, or ``None`` when unbounded.
-        paper_ceiling: the reference line Poole et al. (2019) draw for it (``log K``,
+        paper_ceiling: the ceiling Poole et al. (2019) state for it (``log K``,
             ``log(K/α)``), as ``(K, options) -> (value, label)``, or ``None``.
         optimal_critic: the critic at which it is evaluated with the task's densities:
             ``"log_ratio"`` (:math:`f^*`), ``"log_ratio_plus_one"`` (:math:`1 + f^*`),

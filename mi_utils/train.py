@@ -139,8 +139,9 @@ class Run:
 class TrainConfig:
     """Hyperparameters shared by every run of a :func:`train` call.
 
-    The defaults are the settings of Poole et al. (2019, Sec. 5): batch 64, Adam at 5e-4,
-    critics with two hidden layers of 256 ReLU units and a 32-dimensional embedding.
+    The defaults are the settings of Poole et al. (2019, Sec. 5, and their reference notebook):
+    batch 64, Adam at 5e-4, critics with two hidden layers of 256 ReLU units and a
+    32-dimensional embedding, learned baselines with two hidden layers of 512 ReLU units.
 
     Attributes:
         batch_size: ``K``, the joint pairs per step.
@@ -152,7 +153,8 @@ class TrainConfig:
         activation: hidden-layer activation, a key of :data:`mi_utils.nn.ACTIVATIONS`.
         concat_hidden_dim: hidden width of concat critics (``None``: ``hidden_dim``). A concat
             critic evaluates its MLP on all ``K^2`` pairs, so its width dominates the cost.
-        baseline_hidden_dim: hidden width of learned baselines (``None``: ``hidden_dim``).
+        baseline_hidden_dim: hidden width of learned baselines (default 512, the reference
+            notebook's; ``None``: ``hidden_dim``).
         record_every: keep the estimate of every ``record_every``-th step.
         chunk_steps: data are drawn per run in chunks of this many steps.
         matmul_dtype: ``None`` (default), or ``torch.bfloat16`` for the critics' hidden-layer
@@ -169,7 +171,7 @@ class TrainConfig:
     lr: float = 5e-4
     hidden_dim: int = 256
     concat_hidden_dim: int | None = None
-    baseline_hidden_dim: int | None = None
+    baseline_hidden_dim: int | None = 512
     embed_dim: int = 32
     num_layers: int = 2
     activation: str = "relu"

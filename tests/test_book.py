@@ -71,6 +71,7 @@ def test_full_profile_is_the_papers_settings():
     assert (cfg.hidden_dim, cfg.embed_dim, cfg.lr, cfg.batch_size) == (256, 32, 5e-4, 64)
     assert (cfg.num_layers, cfg.activation) == (2, "relu")
     assert cfg.concat_hidden_dim is None
+    assert cfg.baseline_hidden_dim == 512  # the reference notebook's learned baseline
     assert cfg == TrainConfig()  # the library's documented default is the paper's
 
 
