@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -98,6 +99,21 @@ def open_page(browser, url: str):
     return page, problems
 
 
+# Visible text outside math, code and inputs: the whole page, navigation and margins included.
+VISIBLE_TEXT_JS = """() => {
+  const c = document.body.cloneNode(true);
+  c.querySelectorAll('pre, code, script, style, mjx-container, .math, input, textarea')
+    .forEach(e => e.remove());
+  return c.innerText;
+}"""
+RAW_TEX = re.compile(r"\\[A-Za-z]{2,}|\$[^$\s][^$\n]*\$|\$\$")
+
+
+def raw_tex(page) -> list[str]:
+    """Fragments of TeX that reached the reader untypeset (e.g. math in a link's text)."""
+    return [m.group(0)[:60] for m in RAW_TEX.finditer(page.evaluate(VISIBLE_TEXT_JS))]
+
+
 def wait_for_mathjax(page) -> None:
     page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
     page.evaluate("() => MathJax.startup.promise")
@@ -124,6 +140,8 @@ def test_page_renders(server, browser, path):
             " return c.innerText; }"
         )
         assert "$$" not in body, f"{path}: raw $$ left in the page"
+        leftover = raw_tex(page)
+        assert not leftover, f"{path}: raw TeX shown to the reader: {leftover}"
         images = page.evaluate(
             "() => [...document.images].map(i => [i.src, i.complete && i.naturalWidth > 0])"
         )
@@ -143,11 +161,39 @@ def test_page_renders(server, browser, path):
         page.context.close()
 
 
+def chapter_pages() -> list[str]:
+    """URL paths of the pages built from notebooks (the chapters)."""
+    return [p for p in pages() if Path(p).name.startswith("ch")]
+
+
+@pytest.mark.parametrize("path", chapter_pages())
+def test_chapter_downloads(server, browser, path):
+    """The download menu offers the executed notebook (.ipynb) and the source (.md), both served."""
+    page, problems = open_page(browser, f"{server}/{path}")
+    try:
+        links = page.evaluate(
+            "() => [...document.querySelectorAll('.dropdown-download-buttons a')].map(a => a.href)"
+        )
+        stem = Path(path).stem
+        for suffix in (".ipynb", ".md"):
+            found = [u for u in links if u.endswith(f"{stem}{suffix}")]
+            assert found, f"{path}: no {suffix} download in {links}"
+            response = page.request.get(found[0])
+            assert response.ok, f"{path}: {found[0]} answered HTTP {response.status}"
+            if suffix == ".ipynb":
+                cells = response.json()["cells"]
+                assert any(c.get("outputs") for c in cells), f"{found[0]} has no outputs"
+        assert not problems, f"{path}: {problems}"
+    finally:
+        page.context.close()
+
+
 def test_the_check_catches_a_broken_page(server, browser, tmp_path):
-    """The same checks flag raw math, a broken image and a printed traceback."""
+    """The same checks flag raw math, raw TeX in a link, a broken image and a traceback."""
     bad = HTML / "_browser_check_bad.html"
     bad.write_text(
-        "<html><body><main><p>$$I(X;Y)$$</p><img src='missing.png'>"
+        "<html><body><aside><a href='#'>The interpolated bound I_\\alpha</a></aside>"
+        "<main><p>$$I(X;Y)$$</p><img src='missing.png'>"
         "<div class='cell_output'>Traceback (most recent call last)</div></main></body></html>"
     )
     try:
@@ -160,6 +206,7 @@ def test_the_check_catches_a_broken_page(server, browser, tmp_path):
             "() => [...document.querySelectorAll('.cell_output')].map(e => e.innerText)"
         )
         assert "$$" in body
+        assert any("\\alpha" in t for t in raw_tex(page)), raw_tex(page)
         assert images == [False]
         assert any(ERROR_MARKERS[0] in t for t in outputs)
         assert any("missing.png" in p for p in problems)
