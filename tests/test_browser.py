@@ -99,10 +99,11 @@ def open_page(browser, url: str):
     return page, problems
 
 
-# Visible text outside math, code and inputs: the whole page, navigation and margins included.
+# Visible text outside math, code and inputs: the whole page, navigation and margins included
+# (the print-only copy of the title is left out: it is not on screen).
 VISIBLE_TEXT_JS = """() => {
   const c = document.body.cloneNode(true);
-  c.querySelectorAll('pre, code, script, style, mjx-container, .math, input, textarea')
+  c.querySelectorAll('pre, code, script, style, mjx-container, .math, input, textarea, .onlyprint')
     .forEach(e => e.remove());
   return c.innerText;
 }"""

@@ -6,6 +6,7 @@ import importlib.util
 import json
 from types import SimpleNamespace
 
+import nbformat
 import yaml
 
 from tests.test_notebook_checks import ROOT
@@ -44,12 +45,62 @@ def test_download_extension_copies_the_executed_notebook(tmp_path):
     out = tmp_path / "_build" / "html"
     executed = tmp_path / "_build" / "jupyter_execute" / "book" / "ch01.ipynb"
     executed.parent.mkdir(parents=True)
-    executed.write_text(json.dumps({"cells": [{"outputs": [1]}]}))
-    app = SimpleNamespace(outdir=str(out))
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "1 + 1",
+            outputs=[
+                nbformat.v4.new_output(
+                    "execute_result", data={"text/plain": "2"}, execution_count=1
+                )
+            ],
+        )
+    ]
+    nbformat.write(nb, executed)
+    app = SimpleNamespace(outdir=str(out), env=SimpleNamespace())
     context = {"sourcename": "book/ch01.md"}
     ext._add_notebook(app, "book/ch01", "page.html", context, None)
     assert context["ipynb_source"] == "book/ch01.ipynb"
-    assert (out / "_sources" / "book" / "ch01.ipynb").read_text() == executed.read_text()
+    copied = nbformat.read(out / "_sources" / "book" / "ch01.ipynb", as_version=4)
+    assert copied.cells[0].outputs[0].data["text/plain"] == "2"
+
+
+def test_download_extension_merges_outputs_from_the_execution_cache(tmp_path):
+    # MyST-NB saves a cache hit's notebook without outputs; the extension restores them.
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    ext = _extension()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("1 + 1")]
+    executed_nb = nbformat.from_dict(json.loads(nbformat.writes(nb)))
+    executed_nb.cells[0].outputs = [
+        nbformat.v4.new_output("execute_result", data={"text/plain": "2"}, execution_count=1)
+    ]
+    cache = get_cache(tmp_path / "cache")
+    cache.cache_notebook_bundle(
+        CacheBundleIn(executed_nb, str(tmp_path / "ch01.md")), check_validity=False
+    )
+    out = tmp_path / "_build" / "html"
+    executed = tmp_path / "_build" / "jupyter_execute" / "book" / "ch01.ipynb"
+    executed.parent.mkdir(parents=True)
+    nbformat.write(nb, executed)  # what MyST-NB writes on a cache hit: no outputs
+    app = SimpleNamespace(
+        outdir=str(out),
+        env=SimpleNamespace(
+            mystnb_config=SimpleNamespace(execution_cache_path=str(tmp_path / "cache"))
+        ),
+    )
+    context = {"sourcename": "book/ch01.md"}
+    ext._add_notebook(app, "book/ch01", "page.html", context, None)
+    copied = nbformat.read(out / "_sources" / "book" / "ch01.ipynb", as_version=4)
+    assert copied.cells[0].outputs[0].data["text/plain"] == "2"
+    # without the cache the copy keeps what MyST-NB wrote: the check above can fail
+    app.env.mystnb_config.execution_cache_path = ""
+    ext._add_notebook(app, "book/ch01", "page.html", {"sourcename": "book/ch01.md"}, None)
+    assert (
+        not nbformat.read(out / "_sources" / "book" / "ch01.ipynb", as_version=4).cells[0].outputs
+    )
 
 
 def test_download_extension_leaves_pages_without_a_notebook_alone(tmp_path):
