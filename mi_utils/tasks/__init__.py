@@ -10,7 +10,9 @@ r"""Tasks with a known mutual information.
   :class:`AdditiveUniform` and the named catalogue :func:`beyond_normal_task`,
   :func:`beyond_normal_tasks`, :data:`BEYOND_NORMAL_TASKS` (:mod:`.beyond_normal`), and their
   transforms :class:`HalfCube`, :class:`Asinh`, :class:`NormalCDF`, :class:`Spiral`,
-  :class:`Wiggly`, :class:`GaussianMixtureQuantile`, :class:`SwissRoll` (:mod:`.bmi_transforms`).
+  :class:`Wiggly`, :class:`GaussianMixtureQuantile`, :class:`SwissRoll` (:mod:`.bmi_transforms`);
+- dSprites rendered on the fly from its five factors: :func:`render_dsprites`,
+  :func:`sample_dsprites`, :func:`sample_dsprites_factors` (:mod:`.dsprites`).
 """
 
 from .base import Task, check_task
@@ -29,6 +31,14 @@ from .bmi_transforms import (
     Spiral,
     SwissRoll,
     Wiggly,
+)
+from .dsprites import (
+    DSPRITES_FACTORS,
+    DSPRITES_SHAPES,
+    dsprites_factor_values,
+    render_dsprites,
+    sample_dsprites,
+    sample_dsprites_factors,
 )
 from .elliptical import (
     MultiNormal,
@@ -52,6 +62,8 @@ from .transforms import Cube, MixedCube, Transform, TransformedTask, cubic
 
 __all__ = [
     "BEYOND_NORMAL_TASKS",
+    "DSPRITES_FACTORS",
+    "DSPRITES_SHAPES",
     "LOG_2PI",
     "STAIRCASE_LEVELS",
     "AdditiveUniform",
@@ -77,12 +89,16 @@ __all__ = [
     "check_task",
     "cubic",
     "dense_covariance",
+    "dsprites_factor_values",
     "gaussian_log_conditional",
     "gaussian_log_marginal",
     "gaussian_log_ratio",
     "mi_to_rho",
+    "render_dsprites",
     "rho_to_mi",
     "sample_correlated_gaussian",
+    "sample_dsprites",
+    "sample_dsprites_factors",
     "sparse_covariance",
     "student_t_mi_correction",
 ]
