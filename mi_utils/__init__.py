@@ -15,6 +15,8 @@ van den Oord, Alemi & Tucker (2019). Data flows one way:
 - :func:`~mi_utils.estimate.estimate_mi` (:mod:`mi_utils.estimate`) and
   :func:`~mi_utils.ksg.ksg_mi` (:mod:`mi_utils.ksg`), both importable from ``mi_utils``: the MI of
   your own data, with held-out evaluation and an interval;
+- :func:`~mi_utils.probe.linear_probe` (:mod:`mi_utils.probe`), importable from ``mi_utils``:
+  the held-out accuracy of a linear classifier on frozen features;
 - :mod:`mi_utils.experiments` and :mod:`mi_utils.plotting`: the book's sweeps and figures;
 - :mod:`mi_utils.book`: the book's ``quick``/``full`` profiles.
 
@@ -40,11 +42,17 @@ SUBMODULES: tuple[str, ...] = (
     "ksg",
     "nn",
     "plotting",
+    "probe",
     "tasks",
     "train",
     "validation",
 )
-_FUNCTIONS = {"default_device": "device", "estimate_mi": "estimate", "ksg_mi": "ksg"}
+_FUNCTIONS = {
+    "default_device": "device",
+    "estimate_mi": "estimate",
+    "ksg_mi": "ksg",
+    "linear_probe": "probe",
+}
 
 __all__ = ["SUBMODULES", "__version__", *SUBMODULES, *_FUNCTIONS]
 
@@ -60,6 +68,7 @@ if TYPE_CHECKING:  # pragma: no cover
         ksg,
         nn,
         plotting,
+        probe,
         tasks,
         train,
         validation,
@@ -67,6 +76,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .device import default_device  # noqa: F401
     from .estimate import estimate_mi  # noqa: F401
     from .ksg import ksg_mi  # noqa: F401
+    from .probe import linear_probe  # noqa: F401
 
 
 def __getattr__(name: str):
