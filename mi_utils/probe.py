@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from .fit import fit
-from .validation import check_data, check_generator, check_int, check_real
+from .validation import check_data, check_generator, check_int, check_real, unwrap_array_like
 
 __all__ = ["ProbeResult", "linear_probe"]
 
@@ -85,10 +85,7 @@ def _check_labels(value: object, name: str, n: int, num_classes: int | None) -> 
     """Integer labels ``[n]`` as int64 (NumPy, torch, lists), checked against ``num_classes``."""
     import numpy as np  # local: only the conversion of NumPy labels needs it
 
-    if type(value).__module__.split(".")[0] == "pandas" and hasattr(value, "to_numpy"):
-        value = value.to_numpy()
-    if isinstance(value, (list, tuple)):
-        value = np.asarray(value)
+    value = unwrap_array_like(value)
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in "iu":
             raise TypeError(f"{name} must hold integers (class indices); got dtype {value.dtype}")

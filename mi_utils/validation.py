@@ -230,6 +230,21 @@ def check_module_input(
     return t
 
 
+def unwrap_array_like(value: object) -> object:
+    """A pandas ``Series``/``DataFrame``, list or tuple as a NumPy array; anything else unchanged.
+
+    The first step of the checks that accept a user's data (:func:`check_data`, and the labels
+    of :func:`mi_utils.probe.linear_probe`); they then check the array or tensor itself.
+    """
+    import numpy as np  # local: only data checks need NumPy
+
+    if type(value).__module__.split(".")[0] == "pandas" and hasattr(value, "to_numpy"):
+        return value.to_numpy()
+    if isinstance(value, (list, tuple)):
+        return np.asarray(value)
+    return value
+
+
 def check_data(value: object, name: str) -> torch.Tensor:
     """A data matrix ``[N, d]`` as a float64 tensor (a 1-d input is one feature, ``[N, 1]``).
 
@@ -242,10 +257,7 @@ def check_data(value: object, name: str) -> torch.Tensor:
     import numpy as np  # local: only data checks need NumPy
 
     accepted = "a NumPy array, torch.Tensor or pandas Series/DataFrame of shape [N] or [N, d]"
-    if type(value).__module__.split(".")[0] == "pandas" and hasattr(value, "to_numpy"):
-        value = value.to_numpy()
-    if isinstance(value, (list, tuple)):
-        value = np.asarray(value)
+    value = unwrap_array_like(value)
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in "fiu":
             raise TypeError(f"{name} must be numeric ({accepted}); got dtype {value.dtype}")
