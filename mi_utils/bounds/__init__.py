@@ -7,6 +7,8 @@ runs; every bound returns ``[...]`` in nats, differentiable, with no GPU sync.
 
 - :mod:`mi_utils.bounds.lower`: BA, TUBA, NWJ, DV, MINE, JS, InfoNCE, :math:`I_\alpha`, SMILE
   (half precision, infinite scores and large scores are documented there);
+- :mod:`mi_utils.bounds.upper`: the leave-one-out (minibatch) upper bound and a minibatch upper
+  bound on total correlation, both for a known conditional density;
 - :mod:`mi_utils.bounds.numerics`: the stable building blocks they share.
 
 To evaluate any estimator by name, with its options and state, use :mod:`mi_utils.estimators`.
@@ -15,7 +17,7 @@ Reference: Poole, Ozair, van den Oord, Alemi & Tucker (2019), "On Variational Bo
 Information", ICML, Sec. 2.
 """
 
-from . import lower, numerics
+from . import lower, numerics, upper
 from .lower import (
     ba_lower_bound,
     dv_lower_bound,
@@ -30,6 +32,7 @@ from .lower import (
     smile_lower_bound,
     tuba_lower_bound,
 )
+from .upper import minibatch_upper_bound, total_correlation_upper_bound
 
 __all__ = [
     "ba_lower_bound",
@@ -42,8 +45,11 @@ __all__ = [
     "logmeanexp_nodiag",
     "lower",
     "mine_lower_bound",
+    "minibatch_upper_bound",
     "numerics",
     "nwj_lower_bound",
     "smile_lower_bound",
+    "total_correlation_upper_bound",
     "tuba_lower_bound",
+    "upper",
 ]

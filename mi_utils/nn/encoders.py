@@ -26,9 +26,9 @@ MI of the encoder's own joint :math:`p(x)\,p(z \mid x)`. InfoNCE on it is
 :math:`I_\alpha` takes the same matrix and a log baseline :math:`\log a(z_i)`, ``[..., K]``
 (a fixed prior :math:`\mathcal N(z; 0, I)` or a learned marginal):
 ``interpolated_lower_bound(S, log_a, alpha)`` (:func:`mi_utils.bounds.interpolated_lower_bound`).
-Leaving the positive out of the denominator gives the paper's minibatch *upper* bound, valid
-only because :math:`p(z \mid x)` is the true, normalised conditional. One forward pass serves
-the sample and the matrix::
+Leaving the positive out gives the minibatch *upper* bound
+(:func:`mi_utils.bounds.minibatch_upper_bound`), valid because the density is the true one.
+One forward pass serves the sample and the matrix::
 
     mean, log_sigma = encoder(x)
     z = reparameterize(mean, log_sigma, generator)
@@ -37,17 +37,15 @@ the sample and the matrix::
 **Stability.** The raw output :math:`r` becomes
 :math:`\log\sigma = \ell + \mathrm{softplus}(r - \ell) - \mathrm{softplus}(r - h)`, a smooth,
 increasing map onto :data:`~mi_utils.nn.LOG_SIGMA_RANGE` :math:`= (\ell, h) = (-7, 5)`, within
-:math:`e^{\ell - r} + e^{r - h}` of :math:`r` (:math:`5 \cdot 10^{-3}` at :math:`r = -1`),
-never outside the range. The matrix needs no ``[K, K, d_z]`` tensor
+:math:`e^{\ell - r} + e^{r - h}` of :math:`r`. The matrix needs no ``[K, K, d_z]`` tensor
 (:func:`~mi_utils.nn.gaussian_log_prob_matrix`), and its diagonal is computed directly.
 
 **Validation.** Inputs ``[..., K, in_dim]`` (images ``[..., K, C, H, W]``) and codes
 ``[..., K, z_dim]`` of the encoder's dtype; errors name the argument. Non-finite values raise
 :class:`ValueError` on a CPU; on a GPU that check is skipped (a host sync per call).
 
-References: Poole et al. (2019), structured bounds with a tractable encoder, and Sec. 4.3
-(decoder-free representation learning on dSprites); Kingma & Welling (2014); Higgins et al.
-(2017) and Burgess et al. (2018) (the convolutional body).
+References: Poole et al. (2019), structured bounds and Sec. 4.3 (dSprites); Kingma & Welling
+(2014); Higgins et al. (2017) and Burgess et al. (2018) (the convolutional body).
 """
 
 from __future__ import annotations
@@ -125,7 +123,7 @@ def gaussian_log_prob(z: torch.Tensor, mean: torch.Tensor, log_sigma: torch.Tens
 
 
 def gaussian_log_prob_matrix(
-    z: torch.Tensor, mean: torch.Tensor, log_sigma: torch.Tensor
+    z: torch.Tensor, mean: torch.Tensor, log_sigma: torch.Tensor, *, per_dim: bool = False
 ) -> torch.Tensor:
     r"""The score matrix :math:`S[\dots, i, j] = \log \mathcal N(z_i; \mu_j, \sigma_j^2)`.
 
@@ -142,11 +140,17 @@ def gaussian_log_prob_matrix(
     Args:
         z: ``[..., K, d]``, the codes :math:`z_i` (rows of the result).
         mean, log_sigma: ``[..., K, d]``, :math:`\mu_j` and :math:`\log\sigma_j` (columns).
+        per_dim: return the per-dimension terms ``[..., K, K, d]``,
+            :math:`\log \mathcal N(z_{ik}; \mu_{jk}, \sigma_{jk}^2)` (``O(K^2 d)`` memory), for
+            :func:`~mi_utils.bounds.total_correlation_upper_bound`.
 
     Returns:
-        ``[..., K, K]``, differentiable in all three.
+        ``[..., K, K]`` (``[..., K, K, d]`` with ``per_dim``), differentiable in all three.
     """
     _check_params(z, mean, log_sigma)
+    if per_dim:
+        u = (z[..., :, None, :] - mean[..., None, :, :]) * torch.exp(-log_sigma)[..., None, :, :]
+        return -0.5 * (_LOG_2PI + 2.0 * log_sigma[..., None, :, :] + u.square())
     centre = mean.detach().mean(-2, keepdim=True)
     zc, mc = z - centre, mean - centre
     prec = torch.exp(-2.0 * log_sigma)  # [..., K, d]: w_j
