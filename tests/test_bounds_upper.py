@@ -10,9 +10,11 @@ import pytest
 import torch
 
 from mi_utils.bounds import (
+    club_upper_bound,
     infonce_lower_bound,
     minibatch_upper_bound,
     total_correlation_upper_bound,
+    variational_marginal_upper_bound,
 )
 from mi_utils.nn import gaussian_log_prob_matrix
 from mi_utils.tasks import CorrelatedGaussian
@@ -168,3 +170,75 @@ def test_per_dim_gaussian_matrix_sums_to_the_joint_matrix():
     i, j, c = 2, 4, 1
     ref = torch.distributions.Normal(mean[j, c], log_sigma[j, c].exp()).log_prob(z[i, c])
     torch.testing.assert_close(dims[i, j, c], ref)
+
+
+def test_variational_marginal_bound_closed_form_gap_on_the_gaussian():
+    # q = N(0, s^2 I): E[log p(y|x) - log q(y)] = I + KL(N(0, I) || N(0, s^2 I)).
+    task = CorrelatedGaussian.from_mi(2.0, dim=5)
+    g = torch.Generator().manual_seed(6)
+    x, y = task.sample(256, batch_shape=(200,), generator=g, dtype=F64)
+    log_cond = torch.diagonal(task.log_conditional(x, y), dim1=-2, dim2=-1)
+    for s in (1.0, 0.5, 2.0):
+        log_q = torch.distributions.Normal(0.0, s).log_prob(y).sum(-1)
+        value = variational_marginal_upper_bound(log_cond, log_q)
+        gap = 0.5 * task.dim * (1.0 / s**2 - 1.0 + math.log(s**2))
+        se = value.std() / math.sqrt(value.numel())
+        assert abs(value.mean().item() - (task.mi + gap)) < 5 * se
+    # the true marginal is tight; an unnormalised q (here q/2) breaks validity by log 2
+    exact = variational_marginal_upper_bound(log_cond, task.log_marginal(y))
+    shifted = variational_marginal_upper_bound(log_cond, task.log_marginal(y) + math.log(2.0))
+    torch.testing.assert_close(shifted, exact - math.log(2.0))
+
+
+def test_club_closed_form_on_the_gaussian_and_brute_force():
+    # I_CLUB = I + E_x KL(p(y) || p(y|x)) = d rho^2 / (1 - rho^2) on the correlated Gaussian.
+    task = CorrelatedGaussian.from_mi(1.0, dim=4)
+    g = torch.Generator().manual_seed(7)
+    x, y = task.sample(128, batch_shape=(100,), generator=g, dtype=F64)
+    value = club_upper_bound(task.log_conditional(x, y))
+    closed = task.dim * task.rho**2 / (1.0 - task.rho**2)
+    assert closed > task.mi + 0.2  # loose even with the true conditional
+    se = value.std() / math.sqrt(value.numel())
+    assert abs(value.mean().item() - closed) < 5 * se
+    s = torch.randn(2, 5, 5, generator=g, dtype=F64)
+    for r in range(2):
+        diag = sum(s[r, i, i].item() for i in range(5)) / 5
+        off = sum(s[r, i, j].item() for i in range(5) for j in range(5) if i != j) / 20
+        assert club_upper_bound(s)[r].item() == pytest.approx(diag - off, abs=1e-12)
+
+
+def test_club_with_a_wrong_conditional_falls_below_the_truth():
+    # vCLUB: a learned q(y|x) that is too broad (here the true mean with 9x the variance)
+    # gives d rho^2 / (9 (1 - rho^2)) < I: CLUB is an upper bound only with the true
+    # conditional.
+    task = CorrelatedGaussian.from_mi(2.0, dim=4)
+    g = torch.Generator().manual_seed(8)
+    x, y = task.sample(128, batch_shape=(100,), generator=g, dtype=F64)
+    sd = 3.0 * math.sqrt(1.0 - task.rho**2)
+    broad = torch.distributions.Normal(task.rho * x[..., None, :, :], sd)
+    log_q = broad.log_prob(y[..., :, None, :]).sum(-1)  # [R, K, K]: log q(y_i | x_j)
+    value = club_upper_bound(log_q)
+    closed = task.dim * task.rho**2 / (9.0 * (1.0 - task.rho**2))
+    assert abs(value.mean().item() - closed) < 5 * value.std() / math.sqrt(value.numel())
+    assert closed < task.mi - 1.0
+
+
+@pytest.mark.parametrize(
+    "args, exc, match",
+    [
+        ((torch.zeros(4), torch.zeros(3)), ValueError, "log_q must have shape"),
+        ((torch.zeros(()), torch.zeros(())), ValueError, "log_cond must have shape"),
+        ((torch.zeros(4, dtype=torch.long), torch.zeros(4)), TypeError, "log_cond"),
+        ((torch.zeros(4), [0.0] * 4), TypeError, "log_q"),
+    ],
+)
+def test_variational_marginal_bad_input(args, exc, match):
+    with pytest.raises(exc, match=match):
+        variational_marginal_upper_bound(*args)
+
+
+def test_club_bad_input():
+    with pytest.raises(ValueError, match="log_cond must have shape"):
+        club_upper_bound(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="K >= 2"):
+        club_upper_bound(torch.zeros(1, 1))

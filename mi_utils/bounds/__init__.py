@@ -7,8 +7,9 @@ runs; every bound returns ``[...]`` in nats, differentiable, with no GPU sync.
 
 - :mod:`mi_utils.bounds.lower`: BA, TUBA, NWJ, DV, MINE, JS, InfoNCE, :math:`I_\alpha`, SMILE
   (half precision, infinite scores and large scores are documented there);
-- :mod:`mi_utils.bounds.upper`: the leave-one-out (minibatch) upper bound and a minibatch upper
-  bound on total correlation, both for a known conditional density;
+- :mod:`mi_utils.bounds.upper`: upper bounds for a known conditional density: the
+  variational-marginal, leave-one-out (minibatch) and CLUB bounds, and a minibatch upper bound
+  on total correlation;
 - :mod:`mi_utils.bounds.numerics`: the stable building blocks they share.
 
 To evaluate any estimator by name, with its options and state, use :mod:`mi_utils.estimators`.
@@ -32,10 +33,16 @@ from .lower import (
     smile_lower_bound,
     tuba_lower_bound,
 )
-from .upper import minibatch_upper_bound, total_correlation_upper_bound
+from .upper import (
+    club_upper_bound,
+    minibatch_upper_bound,
+    total_correlation_upper_bound,
+    variational_marginal_upper_bound,
+)
 
 __all__ = [
     "ba_lower_bound",
+    "club_upper_bound",
     "dv_lower_bound",
     "infonce_lower_bound",
     "interpolated_lower_bound",
@@ -52,4 +59,5 @@ __all__ = [
     "total_correlation_upper_bound",
     "tuba_lower_bound",
     "upper",
+    "variational_marginal_upper_bound",
 ]

@@ -8,8 +8,11 @@ encoder :math:`p(z \mid x)` (:mod:`mi_utils.nn.encoders`) or a task's
 columns the conditioning :math:`x_j`; the diagonal holds the ``K`` joint pairs). With any other
 matrix (a learned critic) the value is *not* an upper bound on anything.
 
+- :func:`variational_marginal_upper_bound`: :math:`\mathbb E \log p(y|x) - \log q(y)` with any
+  normalised :math:`q(y)`, the other face of Barber–Agakov (Poole et al., 2019, Sec. 2.1);
 - :func:`minibatch_upper_bound`: the leave-one-out ("minibatch") upper bound of Poole et al.
   (2019), the upper half of the sandwich :math:`I_{\rm TNCE} \le I(X;Y) \le I_{\rm upper}`;
+- :func:`club_upper_bound`: the contrastive log-ratio upper bound (CLUB) of Cheng et al. (2020);
 - :func:`total_correlation_upper_bound`: a minibatch upper bound on the total correlation
   :math:`\mathrm{TC}(Z) = \mathrm{KL}(p(z) \,\|\, \prod_k p(z_k))` of a code drawn from a
   conditional that factorises over its dimensions.
@@ -28,10 +31,15 @@ import math
 
 import torch
 
-from ..validation import check_float_tensor, check_scores
-from .numerics import eye_mask, half_in_float32
+from ..validation import check_float_tensor, check_scores, check_shape
+from .numerics import eye_mask, half_in_float32, mean_nodiag
 
-__all__ = ["minibatch_upper_bound", "total_correlation_upper_bound"]
+__all__ = [
+    "club_upper_bound",
+    "minibatch_upper_bound",
+    "total_correlation_upper_bound",
+    "variational_marginal_upper_bound",
+]
 
 
 def _loo_log_mean(log_cond: torch.Tensor, k: int) -> torch.Tensor:
@@ -68,6 +76,76 @@ def minibatch_upper_bound(log_cond: torch.Tensor) -> torch.Tensor:
     k = _check_scores_like(log_cond, "log_cond")
     positive = torch.diagonal(log_cond, dim1=-2, dim2=-1)
     return (positive - _loo_log_mean(log_cond, k)).mean(-1)
+
+
+@half_in_float32("log_cond", "log_q")
+def variational_marginal_upper_bound(log_cond: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
+    r"""Variational-marginal upper bound on :math:`I(X;Y)`, ``[...]`` nats.
+
+    For any normalised density :math:`q(y)`,
+
+    .. math::
+
+        I(X; Y) = \mathbb E_{p(x,y)}\left[\log \frac{p(y \mid x)}{q(y)}\right]
+        - \mathrm{KL}\big(p(y) \,\|\, q(y)\big)
+        \;\le\; \mathbb E_{p(x,y)}\left[\log p(y \mid x) - \log q(y)\right],
+
+    with gap :math:`\mathrm{KL}(p(y) \| q(y))`: zero when :math:`q` is the true marginal. This
+    is the "rate" of the variational information bottleneck (Alemi et al., 2017).
+
+    Valid only when ``log_cond`` is the true, normalised :math:`\log p(y_i \mid x_i)` and
+    ``q`` integrates to one; an unnormalised ``q`` shifts the value by its log normaliser.
+
+    Args:
+        log_cond: ``[..., K]``, :math:`\log p(y_i \mid x_i)` of the ``K`` joint pairs (the
+            diagonal of the matrix the other functions here take).
+        log_q: ``[..., K]``, :math:`\log q(y_i)`, of the same shape.
+
+    Returns:
+        ``[...]``: the batch mean of :math:`\log p(y_i \mid x_i) - \log q(y_i)`, unbiased.
+
+    Reference: Poole et al. (2019), Sec. 2.1 (the upper bound with a variational marginal);
+    Alemi et al. (2017), the rate of the variational information bottleneck.
+    """
+    log_cond = check_float_tensor(log_cond, "log_cond", "[..., K]")
+    if log_cond.dim() < 1 or log_cond.shape[-1] < 1:
+        raise ValueError(
+            f"log_cond must have shape [..., K] with K >= 1; got {tuple(log_cond.shape)}"
+        )
+    log_q = check_shape(log_q, "log_q", log_cond.shape, "[..., K] (the shape of log_cond)")
+    return (log_cond - log_q).mean(-1)
+
+
+@half_in_float32("log_cond")
+def club_upper_bound(log_cond: torch.Tensor) -> torch.Tensor:
+    r"""The contrastive log-ratio upper bound (CLUB) on :math:`I(X;Y)`, ``[...]`` nats.
+
+    .. math::
+
+        I_{\rm CLUB} = \mathbb E_{p(x,y)}\left[\log p(y \mid x)\right]
+        - \mathbb E_{p(x)}\mathbb E_{p(y)}\left[\log p(y \mid x)\right]
+        = I(X;Y) + \mathbb E_{p(x)}\,\mathrm{KL}\big(p(y) \,\|\, p(y \mid x)\big),
+
+    estimated by the mean of the diagonal (joint pairs) minus the mean of the off-diagonal
+    entries (the ``K(K-1)`` product-of-marginals pairs; Cheng et al. average all ``K^2``
+    entries, which puts the joint pairs into the second term too). Unbiased; on the correlated
+    Gaussian of dimension :math:`d` it equals :math:`d\rho^2/(1-\rho^2)`.
+
+    Valid only with the true conditional. With a learned :math:`q(y \mid x)` (vCLUB) the
+    value is *not* guaranteed to bound the MI from above: it can fall below it.
+
+    Args:
+        log_cond: ``[..., K, K]``, ``K >= 2``: ``log_cond[..., i, j] = log p(y_i | x_j)``.
+
+    Returns:
+        ``[...]``.
+
+    Reference: Cheng, Hao, Dai, Liu, Gan & Carin (2020), "CLUB: A Contrastive Log-ratio Upper
+    Bound of Mutual Information", ICML.
+    """
+    k = _check_scores_like(log_cond, "log_cond")
+    positive = torch.diagonal(log_cond, dim1=-2, dim2=-1).mean(-1)
+    return positive - mean_nodiag(log_cond, k)
 
 
 @half_in_float32("log_cond_dims")
