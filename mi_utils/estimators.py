@@ -11,6 +11,11 @@ One call evaluates any registered estimator on a score matrix::
 
     value, state = evaluate("interpolated", scores, log_baseline=log_a, alpha=0.5)
 
+Upper bounds (``kind="upper"``: the variational-marginal, leave-one-out and CLUB bounds of
+:mod:`mi_utils.bounds.upper`) share the call but hold only with the true conditional density as
+scores, ``scores[..., i, j] = log p(y_i | x_j)``; a learned critic makes them meaningless, so the
+trainer refuses them and ``names(trainable=True)`` leaves them out.
+
 Adding an estimator is one :func:`register` call (see ``CONTRIBUTING.md``).
 """
 
@@ -24,7 +29,7 @@ from types import MappingProxyType
 import torch
 
 from . import bounds
-from .validation import check_real
+from .validation import check_real, check_scores
 
 __all__ = [
     "Estimator",
@@ -49,7 +54,8 @@ class Estimator:
             filled by :meth:`display` (e.g. ``"$I_\alpha$, α = {alpha:g}"``).
         color: its colour in every figure (a hex string).
         call: ``call(scores, log_baseline, state, options) -> (value, new_state)``.
-        kind: ``"lower"`` or ``"upper"`` bound on the MI.
+        kind: ``"lower"`` or ``"upper"`` bound on the MI (an upper bound holds only with the
+            true conditional density as scores; the trainer refuses it).
         needs_baseline: whether it takes a learned log-baseline :math:`\log a(y_i)` ``[..., K]``.
         stateful: whether it carries a state from step to step (``None`` at the start).
         options: its hyper-parameters and their defaults.
@@ -59,8 +65,9 @@ class Estimator:
             ``log(K/α)``), as ``(K, options) -> (value, label)``, or ``None``.
         optimal_critic: the critic at which it is evaluated with the task's densities:
             ``"log_ratio"`` (:math:`f^*`), ``"log_ratio_plus_one"`` (:math:`1 + f^*`),
-            ``"log_conditional"`` (:math:`\log p(y|x)` with baseline :math:`\log p(y)`), or
-            ``None`` (no closed-form optimum without training).
+            ``"log_conditional"`` (:math:`\log p(y|x)`, with baseline :math:`\log p(y)` for
+            those that take one; for an upper bound, the density it needs), or ``None`` (no
+            closed-form optimum without training).
         tags: free-form labels used to select estimators (e.g. the figures of the paper that
             show it: ``"staircase"``, ``"bias_variance"``).
         scores_input: ``False`` for an estimator that does not read a score matrix (the
@@ -168,8 +175,9 @@ def names(*, kind: str | None = None, tag: str | None = None, trainable: bool | 
     Args:
         kind: ``"lower"`` or ``"upper"``.
         tag: keep estimators carrying this tag.
-        trainable: ``True`` keeps the estimators that read a score matrix (a critic can be
-            trained on them), ``False`` the others.
+        trainable: ``True`` keeps the lower bounds that read a score matrix (a critic can be
+            trained by maximising them), ``False`` the others (BA and UBA, which read no score
+            matrix, and the upper bounds, which need the true conditional).
     """
     out = []
     for spec in _REGISTRY.values():
@@ -177,7 +185,7 @@ def names(*, kind: str | None = None, tag: str | None = None, trainable: bool | 
             continue
         if tag is not None and tag not in spec.tags:
             continue
-        if trainable is not None and spec.scores_input != trainable:
+        if trainable is not None and (spec.scores_input and spec.kind == "lower") != trainable:
             continue
         out.append(spec.name)
     return tuple(out)
@@ -244,6 +252,18 @@ def _check_clip(value: object) -> float | None:
 
 
 _P2019 = "Poole et al. (2019), Sec. 2"
+_UPPER_VALIDITY = "An upper bound only with the true conditional log p(y_i | x_j) as scores"
+
+
+def _variational_marginal(scores, log_a, state, opts):
+    if log_a is None:
+        raise ValueError(
+            "estimator 'variational_marginal' needs log_baseline: log q(y_i) of a normalised "
+            "density q, shape [..., K]"
+        )
+    check_scores(scores)
+    positive = torch.diagonal(scores, dim1=-2, dim2=-1)
+    return bounds.variational_marginal_upper_bound(positive, log_a), None
 _ENTRIES = (
     Estimator(
         "ba", "BA", "#0173b2", lambda *a: None, scores_input=False,
@@ -297,6 +317,25 @@ _ENTRIES = (
         lambda s, log_a, st, o: (bounds.smile_lower_bound(s, _check_clip(o["clip"])), None),
         options={"clip": 5.0}, optimal_critic="log_ratio",
         reference="Song & Ermon (2020)",
+    ),
+    # Upper bounds: valid only with the true log p(y_i | x_j) as scores (module docstring).
+    Estimator(
+        "variational_marginal", "variational marginal", "#1b9e77", _variational_marginal,
+        kind="upper", needs_baseline=True, optimal_critic="log_conditional",
+        reference=_P2019 + ".1; Alemi et al. (2017) (the VIB rate). " + _UPPER_VALIDITY
+        + " and a normalised log q(y_i) as log_baseline",
+    ),
+    Estimator(
+        "minibatch_upper", "$I_{{\\rm upper}}$ (leave-one-out)", "#e7298a",
+        _stateless(bounds.minibatch_upper_bound), kind="upper",
+        optimal_critic="log_conditional", text_label="I_upper (leave-one-out)",
+        reference=_P2019 + " (structured bounds). " + _UPPER_VALIDITY,
+    ),
+    Estimator(
+        "club", "CLUB", "#66a61e", _stateless(bounds.club_upper_bound), kind="upper",
+        optimal_critic="log_conditional",
+        reference="Cheng et al. (2020). " + _UPPER_VALIDITY + "; with a learned conditional "
+        "(vCLUB) it is not a bound",
     ),
 )  # fmt: skip
 for _spec in _ENTRIES:

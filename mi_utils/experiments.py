@@ -143,7 +143,7 @@ def _optimal_value(spec, options, task: Task, x, y) -> torch.Tensor:
         scores, log_a = task.log_ratio(x, y), None
         if spec.optimal_critic == "log_ratio_plus_one":
             scores = scores + 1.0
-    value, _ = spec(scores, log_baseline=log_a, **options)
+    value, _ = spec(scores, log_baseline=log_a if spec.needs_baseline else None, **options)
     return value
 
 

@@ -89,6 +89,12 @@ class Run:
                 f"got {type(estimator).__name__}"
             )
         spec = estimators.get(estimator)
+        if spec.kind == "upper":
+            raise ValueError(
+                f"estimator {estimator!r} is an upper bound: it needs the true conditional "
+                "density, not a trained critic; evaluate it with mi_utils.estimators.evaluate. "
+                f"Trainable: {estimators.names(trainable=True)}"
+            )
         if not spec.scores_input:
             raise ValueError(
                 f"estimator must read a score matrix, one of "

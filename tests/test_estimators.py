@@ -20,7 +20,10 @@ from tests.conftest import TINY, gen
 matplotlib.use("Agg")
 
 F64 = torch.float64
-REGISTERED = ("ba", "uba", "nwj", "tuba", "dv", "mine", "js", "infonce", "interpolated", "smile")
+REGISTERED = ("ba", "uba", "nwj", "tuba", "dv", "mine", "js", "infonce", "interpolated", "smile",
+              "variational_marginal", "minibatch_upper", "club")  # fmt: skip
+TRAINABLE = REGISTERED[2:10]  # the lower bounds that read scores
+UPPER = REGISTERED[10:]
 
 #: What each score-based estimator computes, written with the bound functions directly.
 DIRECT = {
@@ -35,6 +38,12 @@ DIRECT = {
         None,
     ),
     "smile": lambda s, a, st, clip=5.0: (bounds.smile_lower_bound(s, clip), None),
+    "variational_marginal": lambda s, a, st: (
+        bounds.variational_marginal_upper_bound(torch.diagonal(s, dim1=-2, dim2=-1), a),
+        None,
+    ),
+    "minibatch_upper": lambda s, a, st: (bounds.minibatch_upper_bound(s), None),
+    "club": lambda s, a, st: (bounds.club_upper_bound(s), None),
 }
 
 
@@ -54,8 +63,9 @@ def uniform(name: str, scores, log_a, **options):
 # ----------------------------------------------------------------------------- the entries
 def test_registered_names_and_tags():
     assert names() == REGISTERED
-    assert names(trainable=True) == REGISTERED[2:] and names(trainable=False) == ("ba", "uba")
-    assert names(kind="lower") == REGISTERED and names(kind="upper") == ()
+    assert names(trainable=True) == TRAINABLE
+    assert names(trainable=False) == ("ba", "uba", *UPPER)
+    assert names(kind="lower") == REGISTERED[:10] and names(kind="upper") == UPPER
     assert names(tag="staircase") == ("nwj", "tuba", "dv", "mine", "js", "infonce", "interpolated")
     assert names(tag="bias_variance") == ("nwj", "tuba", "dv", "infonce", "interpolated")
     assert names(tag="no_such_tag") == ()
@@ -64,7 +74,7 @@ def test_registered_names_and_tags():
 
 def test_entries_metadata():
     needs = {n for n in names() if get(n).needs_baseline}
-    assert needs == {"tuba", "interpolated"}
+    assert needs == {"tuba", "interpolated", "variational_marginal"}
     assert {n for n in names() if get(n).stateful} == {"mine"}
     assert {n: dict(get(n).options) for n in names() if get(n).options} == {
         "mine": {"ema_rate": 0.01},
@@ -122,7 +132,7 @@ def test_estimator_validates_its_fields():
 
 # ----------------------------------------------------------------------------- one call
 def test_direct_table_covers_the_registry():
-    assert set(DIRECT) == set(names(trainable=True))
+    assert set(DIRECT) == set(names(trainable=True)) | set(names(kind="upper"))
 
 
 @pytest.mark.parametrize("name", REGISTERED[2:])
@@ -180,7 +190,7 @@ def test_bad_option_values_name_the_option(name, options, match):
         uniform(name, scores, log_a, **options)
 
 
-@pytest.mark.parametrize("name", REGISTERED[2:])
+@pytest.mark.parametrize("name", [*TRAINABLE, "variational_marginal", "minibatch_upper"])
 def test_optimal_critic_reaches_the_true_mi(name):
     # The registry's optimal_critic, built from the task's densities, makes each bound
     # (nearly) tight on a low-MI Gaussian: the metadata that the bias-variance study relies on.
@@ -195,6 +205,36 @@ def test_optimal_critic_reaches_the_true_mi(name):
         log_a = torch.zeros(y.shape[:-1], dtype=F64)
     value, _ = uniform(name, scores, log_a)
     assert value.mean().item() == pytest.approx(0.5, abs=0.05)
+
+
+def test_upper_bounds_at_the_true_conditional_bound_the_mi_from_above():
+    # At 3 nats with K = 32: every upper bound's mean lies above the truth (5 standard errors),
+    # the lower bounds' below, and CLUB sits at its closed form d rho^2 / (1 - rho^2).
+    task = CorrelatedGaussian.from_mi(3.0, dim=3)
+    x, y = task.sample(32, batch_shape=(400,), generator=gen(5), dtype=F64)
+    log_cond, log_p = task.log_conditional(x, y), task.log_marginal(y)
+    for name in UPPER:
+        spec = get(name)
+        assert spec.kind == "upper" and spec.optimal_critic == "log_conditional"
+        assert "true conditional" in spec.reference
+        value, _ = uniform(name, log_cond, log_p)
+        assert value.mean() >= 3.0 - 5 * value.std() / 20.0
+    club, _ = evaluate("club", log_cond)
+    closed = task.dim * task.rho**2 / (1 - task.rho**2)
+    assert abs(club.mean().item() - closed) < 5 * club.std().item() / 20.0
+    infonce, _ = evaluate("infonce", log_cond)
+    assert infonce.mean() < 3.0 - 0.3  # the sandwich has width at K = 32
+
+
+def test_upper_bounds_are_refused_by_the_trainer_and_need_their_baseline():
+    for name in UPPER:
+        with pytest.raises(ValueError, match="is an upper bound: it needs the true conditional"):
+            Run(name, "separable", CorrelatedGaussian(2, 0.5))
+    scores, _ = scores_and_baseline()
+    with pytest.raises(ValueError, match="needs log_baseline: log q"):
+        evaluate("variational_marginal", scores)
+    with pytest.raises(ValueError, match="scores must have shape"):
+        evaluate("variational_marginal", torch.zeros(3, 4), log_baseline=torch.zeros(3))
 
 
 # ----------------------------------------------------------------------------- errors

@@ -223,6 +223,20 @@ def test_bias_variance_with_the_optimal_critic():
     assert set(df.batch_size) == {16}
 
 
+def test_bias_variance_of_the_upper_bounds_sandwiches_the_mi():
+    # The upper bounds run through the same study at their true conditional: biased upward,
+    # the variational marginal (at q = p(y)) unbiased, CLUB at d rho^2 / (1 - rho^2).
+    names = ("variational_marginal", "minibatch_upper", "club", "infonce")
+    df = bias_variance(mis=(4.0,), batch_sizes=(32,), estimators=names, num_batches=300, dim=4,
+                       generator=gen(1)).set_index("estimator")  # fmt: skip
+    assert abs(df.loc["variational_marginal", "bias"]) < 4 * df.loc["variational_marginal", "se"]
+    assert df.loc["minibatch_upper", "bias"] > 4 * df.loc["minibatch_upper", "se"]
+    assert df.loc["infonce", "bias"] < -4 * df.loc["infonce", "se"]
+    rho = CorrelatedGaussian.from_mi(4.0, 4).rho
+    club = df.loc["club"]
+    assert abs(club["mean"] - 4 * rho**2 / (1 - rho**2)) < 4 * club["se"]
+
+
 def test_tuba_is_unbiased_at_the_optimal_critic_on_both_tasks():
     for family in (
         lambda mi: CorrelatedGaussian.from_mi(mi, 3),

@@ -37,8 +37,7 @@ One forward pass serves the sample and the matrix::
 **Stability.** The raw output :math:`r` becomes
 :math:`\log\sigma = \ell + \mathrm{softplus}(r - \ell) - \mathrm{softplus}(r - h)`, a smooth,
 increasing map onto :data:`~mi_utils.nn.LOG_SIGMA_RANGE` :math:`= (\ell, h) = (-7, 5)`, within
-:math:`e^{\ell - r} + e^{r - h}` of :math:`r`. The matrix needs no ``[K, K, d_z]`` tensor
-(:func:`~mi_utils.nn.gaussian_log_prob_matrix`), and its diagonal is computed directly.
+:math:`e^{\ell - r} + e^{r - h}` of :math:`r`. The matrix needs no ``[K, K, d_z]`` tensor.
 
 **Validation.** Inputs ``[..., K, in_dim]`` (images ``[..., K, C, H, W]``) and codes
 ``[..., K, z_dim]`` of the encoder's dtype; errors name the argument. Non-finite values raise
