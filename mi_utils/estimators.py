@@ -264,6 +264,8 @@ def _variational_marginal(scores, log_a, state, opts):
     check_scores(scores)
     positive = torch.diagonal(scores, dim1=-2, dim2=-1)
     return bounds.variational_marginal_upper_bound(positive, log_a), None
+
+
 _ENTRIES = (
     Estimator(
         "ba", "BA", "#0173b2", lambda *a: None, scores_input=False,
