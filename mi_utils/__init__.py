@@ -6,8 +6,9 @@ van den Oord, Alemi & Tucker (2019). Data flows one way:
 - :mod:`mi_utils.tasks`: joint distributions with a known MI (the :class:`~mi_utils.tasks.Task`
   protocol, the correlated Gaussian, MI-preserving transforms, schedules);
 - :mod:`mi_utils.nn`: critics ``scores[..., i, j] = f(x_j, y_i)``, baselines and decoders,
-  single or batched over independent runs;
-- :mod:`mi_utils.bounds`: every bound as a pure function of a score matrix, in nats;
+  single or batched over independent runs; Gaussian and invertible encoders;
+- :mod:`mi_utils.bounds`: every bound as a pure function of a score matrix, in nats: lower
+  bounds, and upper bounds for a known conditional density;
 - :mod:`mi_utils.estimators`: the registry of estimators (bound, baseline, state,
   hyper-parameters, ceiling, label, colour) and one uniform call;
 - :mod:`mi_utils.fit` and :mod:`mi_utils.train`: the one fit loop, and training of many runs
@@ -17,6 +18,8 @@ van den Oord, Alemi & Tucker (2019). Data flows one way:
   your own data, with held-out evaluation and an interval;
 - :func:`~mi_utils.probe.linear_probe` (:mod:`mi_utils.probe`), importable from ``mi_utils``:
   the held-out accuracy of a linear classifier on frozen features;
+- :mod:`mi_utils.contrastive`: the K-pair and triplet losses of metric learning (InfoNCE in
+  disguise) and a two-view digits data set;
 - :mod:`mi_utils.experiments` and :mod:`mi_utils.plotting`: the book's sweeps and figures;
 - :mod:`mi_utils.book`: the book's ``quick``/``full`` profiles.
 
@@ -34,6 +37,7 @@ __version__ = "0.2.0"
 SUBMODULES: tuple[str, ...] = (
     "book",
     "bounds",
+    "contrastive",
     "device",
     "estimate",
     "estimators",
@@ -60,6 +64,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from . import (  # noqa: F401
         book,
         bounds,
+        contrastive,
         device,
         estimate,
         estimators,
