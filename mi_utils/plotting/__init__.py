@@ -1,4 +1,5 @@
-"""The book's figure style (:mod:`.style`) and recurring figures (:mod:`.figures`).
+"""The book's figure style (:mod:`.style`), recurring figures (:mod:`.figures`) and figures of
+learned representations (:mod:`.representation`).
 
 Needs matplotlib and seaborn (``pip install mi-utils[plot]``).
 """
@@ -9,6 +10,7 @@ from .figures import (
     plot_score_matrix,
     plot_staircase,
 )
+from .representation import plot_latent_factors, plot_position_maps
 from .style import (
     CEILING_COLOR,
     CHAIN_EDGES,
@@ -43,6 +45,8 @@ __all__ = [
     "plot_bias_variance_alpha",
     "plot_ceiling",
     "plot_derivation_chain",
+    "plot_latent_factors",
+    "plot_position_maps",
     "plot_score_matrix",
     "plot_staircase",
     "plot_true_mi",
