@@ -8,16 +8,19 @@ encoder :math:`p(z \mid x)` (:mod:`mi_utils.nn.encoders`) or a task's
 columns the conditioning :math:`x_j`; the diagonal holds the ``K`` joint pairs). With any other
 matrix (a learned critic) the value is *not* an upper bound on anything.
 
-- :func:`variational_marginal_upper_bound`: :math:`\mathbb E \log p(y|x) - \log q(y)` with any
-  normalised :math:`q(y)`, the other face of Barber–Agakov (Poole et al., 2019, Sec. 2.1);
-- :func:`minibatch_upper_bound`: the leave-one-out ("minibatch") upper bound of Poole et al.
-  (2019), the upper half of the sandwich :math:`I_{\rm TNCE} \le I(X;Y) \le I_{\rm upper}`;
-- :func:`club_upper_bound`: the contrastive log-ratio upper bound (CLUB) of Cheng et al. (2020);
-- :func:`total_correlation_upper_bound`: a minibatch upper bound on the total correlation
-  :math:`\mathrm{TC}(Z) = \mathrm{KL}(p(z) \,\|\, \prod_k p(z_k))` of a code drawn from a
-  conditional that factorises over its dimensions.
+- :func:`~mi_utils.bounds.variational_marginal_upper_bound`:
+  :math:`\mathbb E \log p(y|x) - \log q(y)` with any normalised :math:`q(y)`, the other face of
+  Barber–Agakov (Poole et al., 2019, Sec. 2.1);
+- :func:`~mi_utils.bounds.minibatch_upper_bound`: the leave-one-out ("minibatch") upper bound
+  of Poole et al. (2019), the upper half of the sandwich
+  :math:`I_{\rm TNCE} \le I(X;Y) \le I_{\rm upper}`;
+- :func:`~mi_utils.bounds.club_upper_bound`: the contrastive log-ratio upper bound (CLUB) of
+  Cheng et al. (2020);
+- :func:`~mi_utils.bounds.total_correlation_upper_bound`: a minibatch upper bound on the total
+  correlation :math:`\mathrm{TC}(Z) = \mathrm{KL}(p(z) \,\|\, \prod_k p(z_k))` of a code
+  drawn from a conditional that factorises over its dimensions.
 
-Both hold *in expectation* over batches, not batch by batch. They are stable (log-sum-exp), take
+All hold *in expectation* over batches, not batch by batch. They are stable (log-sum-exp), take
 any leading run dimensions, return ``[...]`` in nats, are differentiable, never sync a GPU, and
 compute half precision in float32 like :mod:`mi_utils.bounds.lower`.
 

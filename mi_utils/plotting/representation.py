@@ -4,11 +4,13 @@ Two figures read a representation whose data come with known generative factors 
 :mod:`mi_utils.tasks.dsprites`), after Poole et al. (2019, Sec. 4.3, Fig. 5) and the
 disentanglement literature (Higgins et al., 2017; Chen et al., 2018):
 
-- :func:`plot_latent_factors`: a grid with one row per latent dimension and one column per
-  factor; panel :math:`(k, f)` draws the mean activation :math:`\bar\mu_k(v)` of latent
-  :math:`k` over the samples whose factor :math:`f` takes its :math:`v`-th value;
-- :func:`plot_position_maps`: one map per latent over the two position factors, each cell
-  coloured by the latent's mean activation over the samples at that position.
+- :func:`~mi_utils.plotting.plot_latent_factors`: a grid with one row per latent dimension and
+  one column per factor; panel :math:`(k, f)` draws the mean activation
+  :math:`\bar\mu_k(v)` of latent :math:`k` over the samples whose factor :math:`f` takes its
+  :math:`v`-th value;
+- :func:`~mi_utils.plotting.plot_position_maps`: one map per latent over the two position
+  factors, each cell coloured by the latent's mean activation over the samples at that
+  position.
 
 A latent that tracks one factor alone shows a monotone curve in that factor's column, flat
 curves in the others, and a map that varies along one axis only.
