@@ -54,17 +54,17 @@ def check_float_tensor(t: object, name: str, shape_hint: str) -> torch.Tensor:
     return t
 
 
-def check_scores(scores: object) -> int:
-    """Validate a ``[..., K, K]`` floating score matrix with ``K >= 2``; return ``K``."""
-    scores = check_float_tensor(scores, "scores", "[..., K, K]")
+def check_scores(scores: object, name: str = "scores") -> int:
+    """Validate a ``[..., K, K]`` floating matrix called ``name`` with ``K >= 2``; return ``K``."""
+    scores = check_float_tensor(scores, name, "[..., K, K]")
     if scores.dim() < 2 or scores.shape[-1] != scores.shape[-2]:
         raise ValueError(
-            "scores must have shape [..., K, K] (square in the last two dims); "
+            f"{name} must have shape [..., K, K] (square in the last two dims); "
             f"got shape {tuple(scores.shape)}"
         )
     k = scores.shape[-1]
     if k < 2:
-        raise ValueError(f"scores must hold K >= 2 samples (shape [..., K, K]); got K = {k}")
+        raise ValueError(f"{name} must hold K >= 2 samples (shape [..., K, K]); got K = {k}")
     return k
 
 
