@@ -37,17 +37,17 @@ from numbers import Real
 import torch
 import torch.nn.functional as F
 
+from .bounds.lower import infonce_lower_bound
+from .bounds.numerics import mean_nodiag
+from .estimate.preprocess import Standardize
 from .validation import check_generator, check_int, check_scores
 
 __all__ = ["digits_halves", "kpair_loss", "triplet_loss"]
 
 
-def _off_diagonal_margins(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``s_ij - s_ii`` ``[..., K, K]`` and the off-diagonal mask ``[K, K]``."""
-    k = scores.shape[-1]
-    margins = scores - torch.diagonal(scores, dim1=-2, dim2=-1)[..., :, None]
-    off = ~torch.eye(k, dtype=torch.bool, device=scores.device)
-    return margins, off
+def _margins(scores: torch.Tensor) -> torch.Tensor:
+    """``s_ij - s_ii``, ``[..., K, K]``: each score against its row's positive."""
+    return scores - torch.diagonal(scores, dim1=-2, dim2=-1)[..., :, None]
 
 
 def kpair_loss(scores: torch.Tensor) -> torch.Tensor:
@@ -58,8 +58,8 @@ def kpair_loss(scores: torch.Tensor) -> torch.Tensor:
         L_{K\text{-pair}} = \frac1K \sum_{i=1}^K
         \log\Big(1 + \sum_{j \ne i} e^{s_{ij} - s_{ii}}\Big),
 
-    computed as a log-sum-exp of row :math:`i` with the diagonal entry set to 0 (stable for
-    large scores).
+    computed as ``log K`` minus :func:`mi_utils.bounds.infonce_lower_bound` (stable for large
+    scores, half precision computed in float32).
 
     Args:
         scores: ``[..., K, K]``, ``scores[..., i, j] = f(x_j, y_i)``, floating, ``K >= 2``.
@@ -69,11 +69,7 @@ def kpair_loss(scores: torch.Tensor) -> torch.Tensor:
 
     Reference: Sohn (2016), the multi-class N-pair loss (with :math:`s_{ij} = f_i^\top f_j^+`).
     """
-    check_scores(scores)
-    margins, off = _off_diagonal_margins(scores)
-    # row i holds s_ij - s_ii off the diagonal and exactly 0 on it: log(1 + sum_{j != i} ...)
-    margins = torch.where(off, margins, torch.zeros_like(margins))
-    return torch.logsumexp(margins, dim=-1).mean(-1)
+    return math.log(check_scores(scores)) - infonce_lower_bound(scores)
 
 
 def triplet_loss(
@@ -110,11 +106,9 @@ def triplet_loss(
             raise ValueError(f"{name} must be finite; got {value}")
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0 (0: the hinge); got {temperature}")
-    margins, off = _off_diagonal_margins(scores)
-    z = margin + margins
+    z = margin + _margins(scores)
     per_triplet = F.relu(z) if temperature == 0 else temperature * F.softplus(z / temperature)
-    per_triplet = torch.where(off, per_triplet, torch.zeros_like(per_triplet))
-    return per_triplet.sum((-2, -1)) / (k * (k - 1))
+    return mean_nodiag(per_triplet, k)  # the K(K-1) triplets: the diagonal is no triplet
 
 
 def digits_halves(
@@ -163,6 +157,5 @@ def digits_halves(
     views = {}
     for name, rows in (("top", images[:, :4]), ("bottom", images[:, 4:])):
         flat = rows.reshape(len(images), 32)
-        mean, std = flat[train].mean(0), flat[train].std(0)
-        views[name] = (flat - mean) / torch.where(std > 0, std, torch.ones_like(std))
+        views[name] = Standardize().fit(flat[train])(flat)
     return {**views, "labels": labels, "train": train, "test": test}
